@@ -1,0 +1,2 @@
+import { passwordRules } from './rules.js';
+export const stub = passwordRules;
