@@ -90,8 +90,9 @@ pub fn environment(version: &'static str) -> minijinja::Environment<'static> {
         }
     }
     env.add_global("version", version);
-    env.add_function("asset", |path: &str| -> Result<String, minijinja::Error> {
-        url(path).map(str::to_owned).ok_or_else(|| {
+    env.add_function("asset", |path: &str| -> Result<minijinja::Value, minijinja::Error> {
+        // Hashed URLs are plain ASCII paths; marking them safe keeps the markup readable.
+        url(path).map(|u| minijinja::Value::from_safe_string(u.to_owned())).ok_or_else(|| {
             minijinja::Error::new(
                 minijinja::ErrorKind::InvalidOperation,
                 format!("no asset named {path}"),
