@@ -26,7 +26,7 @@ rpm_version=$(awk '/^Version:/{print $2; exit}' rpm/minimost.spec)
 rpm_release=$(awk '/^Release:/{sub(/%.*/, "", $2); print $2; exit}' rpm/minimost.spec)
 
 [ -f examples/gen-docs.rs ] ||
-    die "examples/gen-docs.rs is missing: the man pages and completions cannot be generated"
+    die "examples/gen-docs.rs is missing: the man pages and completions cannot be generated (packaging/gen-docs.rs moves there once Cargo.toml has the clap_mangen and clap_complete dev-dependencies)"
 [ -f etc/minimost.toml ] || die "etc/minimost.toml is missing: the package ships it as the config"
 
 # --- tools ---------------------------------------------------------------
