@@ -511,7 +511,11 @@ async function start() {
     typing: onTyping,
     pins: (pins, _e, ch) => { if (ch === state.current) { state.pins = pins; applyPinFlags(ch); refresh(); } },
     read_receipts: (data) => { state.receipts = data; },
-    online_users: (data) => { state.online = data; emit('presence'); },
+    online_users: (data) => {
+      state.online = data;
+      emit('presence');
+      if (state.current && state.current !== 'mentions' && conversation(state.current).loaded) refresh();
+    },
     dms: (data) => {
       state.dms = data;
       for (const d of data) state.openedDms.delete(d.channel);
