@@ -66,6 +66,11 @@ pub enum TlsError {
     },
     #[error("{}: {reason}", path.display())]
     BadCa { path: PathBuf, reason: String },
+    #[error("[tls] {missing} is unset while {} is given; set both or neither", path.display())]
+    Unpaired {
+        path: PathBuf,
+        missing: &'static str,
+    },
     #[error("cannot generate {}: {source}", path.display())]
     Generate { path: PathBuf, source: rcgen::Error },
 }
@@ -110,12 +115,14 @@ pub fn load(
     match (cert, key) {
         (Some(cert), Some(key)) => load_operator(cert, key),
         // The config layer rejects a lone cert or key; should one slip
-        // through, name the missing half rather than guess.
-        (Some(cert), None) => Err(TlsError::NoKey {
+        // through, refuse rather than silently fall back to our own CA.
+        (Some(cert), None) => Err(TlsError::Unpaired {
             path: cert.to_path_buf(),
+            missing: "key",
         }),
-        (None, Some(key)) => Err(TlsError::NoCertificate {
+        (None, Some(key)) => Err(TlsError::Unpaired {
             path: key.to_path_buf(),
+            missing: "cert",
         }),
         (None, None) => load_self_managed(&state_dir.join(TLS_DIR), unix_now()),
     }
@@ -748,6 +755,17 @@ mod tests {
         let missing_key = state.path().join("nope.key");
         let err = load(state.path(), Some(&cert), Some(&missing_key)).unwrap_err();
         assert!(err.to_string().contains("nope.key"), "{err}");
+    }
+
+    #[test]
+    fn lone_operator_cert_or_key_is_refused() {
+        let state = tempfile::tempdir().unwrap();
+        let (cert, key) = operator_files(state.path());
+        let err = load(state.path(), Some(&cert), None).unwrap_err();
+        assert!(err.to_string().contains("operator.crt"), "{err}");
+        let err = load(state.path(), None, Some(&key)).unwrap_err();
+        assert!(err.to_string().contains("operator.key"), "{err}");
+        assert!(!tls_dir(&state).exists());
     }
 
     #[test]
