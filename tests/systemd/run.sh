@@ -31,7 +31,7 @@ say() { printf '%s\n' "$*"; }
 pass() { passed=$((passed + 1)); say "ok: $*"; }
 fail() { failed=$((failed + 1)); say "FAIL: $*"; }
 skip() { skipped=$((skipped + 1)); say "SKIP: $*"; }
-die() { say "FAIL: $*"; finish; }
+die() { fail "$*"; finish; }
 elapsed() { awk -v a="$1" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }'; }
 
 if [ "$(id -u)" != 0 ]; then
@@ -117,9 +117,14 @@ say "booting the container"
 systemd-nspawn --register=no --keep-unit --private-network --machine=minimost-test \
     -b -D "$root" >"$run/console.log" 2>&1 </dev/null &
 nspawn_pid=$!
-for _ in $(seq 1 100); do
-    pid1=$(ps -o pid= --ppid "$nspawn_pid" 2>/dev/null | head -1 | tr -d ' ')
+# nspawn's first child only sets the container up; PID 1 of the container is
+# the child that becomes systemd.
+for _ in $(seq 1 300); do
+    for child in $(ps -o pid= --ppid "$nspawn_pid" 2>/dev/null); do
+        [ "$(cat "/proc/$child/comm" 2>/dev/null)" = systemd ] && pid1=$child
+    done
     [ -n "$pid1" ] && break
+    kill -0 "$nspawn_pid" 2>/dev/null || break
     sleep 0.1
 done
 [ -n "$pid1" ] || { cat "$run/console.log"; die "systemd-nspawn did not start a container"; }
@@ -130,7 +135,13 @@ c() {
     nsenter -t "$pid1" -a env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
         LANG=C.UTF-8 HOME=/root "$@"
 }
-state=$(c timeout 60 systemctl is-system-running --wait 2>/dev/null)
+# Wait for boot to finish (the manager's socket may not exist at first).
+state=''
+for _ in $(seq 1 120); do
+    state=$(c systemctl is-system-running 2>/dev/null)
+    case $state in running | degraded) break ;; esac
+    sleep 0.5
+done
 case $state in
 running | degraded) say "container booted ($state)" ;;
 *) tail -30 "$run/console.log"; die "container did not boot (state: ${state:-none})" ;;
