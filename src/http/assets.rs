@@ -90,15 +90,20 @@ pub fn environment(version: &'static str) -> minijinja::Environment<'static> {
         }
     }
     env.add_global("version", version);
-    env.add_function("asset", |path: &str| -> Result<minijinja::Value, minijinja::Error> {
-        // Hashed URLs are plain ASCII paths; marking them safe keeps the markup readable.
-        url(path).map(|u| minijinja::Value::from_safe_string(u.to_owned())).ok_or_else(|| {
-            minijinja::Error::new(
-                minijinja::ErrorKind::InvalidOperation,
-                format!("no asset named {path}"),
-            )
-        })
-    });
+    env.add_function(
+        "asset",
+        |path: &str| -> Result<minijinja::Value, minijinja::Error> {
+            // Hashed URLs are plain ASCII paths; marking them safe keeps the markup readable.
+            url(path)
+                .map(|u| minijinja::Value::from_safe_string(u.to_owned()))
+                .ok_or_else(|| {
+                    minijinja::Error::new(
+                        minijinja::ErrorKind::InvalidOperation,
+                        format!("no asset named {path}"),
+                    )
+                })
+        },
+    );
     env
 }
 

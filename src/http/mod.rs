@@ -1,0 +1,48 @@
+//! The HTTP surface: one router per area, nested here, wrapped in the pipeline of api.md §2.5.
+
+pub mod assets;
+pub mod error;
+pub mod health;
+pub mod pages;
+pub mod pipeline;
+
+use std::net::SocketAddr;
+
+use axum::middleware;
+use axum::Router;
+
+use crate::app::AppRef;
+
+/// Facts about the connection a request arrived on, inserted by the server for every request.
+#[derive(Clone, Debug)]
+pub struct ConnInfo {
+    pub peer: SocketAddr,
+    pub tls: bool,
+}
+
+/// The whole application router.
+pub fn router(app: AppRef) -> Router {
+    let routes = Router::new()
+        .merge(health::routes())
+        .merge(assets::routes())
+        .route_layer(middleware::from_fn_with_state(
+            app.clone(),
+            pipeline::after_match,
+        ));
+    routes
+        .fallback(fallback)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::from_fn_with_state(app.clone(), pipeline::outer))
+        .with_state(app)
+}
+
+async fn fallback() -> error::ApiError {
+    error::ApiError::NotFound
+}
+
+async fn method_not_allowed() -> axum::response::Response {
+    error::generic(
+        axum::http::StatusCode::METHOD_NOT_ALLOWED,
+        "Method not allowed.",
+    )
+}
