@@ -284,7 +284,10 @@ native=$(grep -c '"_TRANSPORT":"journal"' "$run/journal.json")
 if [ "$native" -gt 0 ] && grep -q '"REQUEST_ID":' "$run/journal.json"; then
     pass "the journal holds $native native records from the daemon, with REQUEST_ID fields"
 else
-    fail "journal: $native native records; REQUEST_ID present: $(grep -c '"REQUEST_ID":' "$run/journal.json")"
+    hint=''
+    grep -q '"F_REQUEST_ID":' "$run/journal.json" &&
+        hint=" (found F_REQUEST_ID: tracing-journald's default field prefix is still on)"
+    fail "journal: $native native records, none with a REQUEST_ID field$hint"
 fi
 
 # --- reload --------------------------------------------------------------------------
@@ -364,6 +367,7 @@ if [[ $code == 302* ]] && [[ $code != *login* ]]; then
     pass "the signed-up user logs in after a restart"
 else
     fail "login after restart gave '$code'"
+    c journalctl -u minimost.service --no-pager -n 15 -o cat
 fi
 
 # --- exposure inside the container ---------------------------------------------------------
