@@ -87,7 +87,7 @@ top=$work/rpmbuild
 mkdir -p "$top/SOURCES"
 tar -czf "$top/SOURCES/minimost-$version.tar.gz" -C "$work" "minimost-$version"
 rpm_args=(--define "_topdir $top" --define "minimost_bin_dir $bin_dir" --define "minimost_docs_dir $docs_dir"
-    --define "_build_id_links none" --define "debug_package %{nil}")
+    --define "_build_id_links none" --define "debug_package %{nil}" --define "_docdir_fmt %%{NAME}")
 if [ -z "$(rpm --eval '%{?systemd_post:yes}')" ]; then
     # No systemd-rpm-macros here (Debian): load our stand-ins.
     rpm_args+=(--load "$repo/packaging/rpm-macros.systemd")
