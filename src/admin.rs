@@ -30,6 +30,10 @@ async fn dispatch(app: AppRef, reload: mpsc::UnboundedSender<()>, request: Value
             Ok(data) => Reply::ok(data),
             Err(e) => Reply::fail(1, format!("status unavailable: {e}")),
         },
+        "channels" => match channels(&app).await {
+            Ok(data) => Reply::ok(data),
+            Err(e) => Reply::fail(1, format!("channels unavailable: {e}")),
+        },
         "reload" => match reload.send(()) {
             Ok(()) => Reply::ok(json!({ "reload": "requested" })),
             Err(_) => Reply::fail(1, "the daemon is shutting down"),
@@ -60,4 +64,28 @@ pub async fn status(app: &AppRef) -> Result<Value, StoreError> {
         "stun_binding_requests_answered": app.counters.stun_answered.load(Ordering::Relaxed),
         "requests_served": app.counters.requests.load(Ordering::Relaxed),
     }))
+}
+
+/// `minimostctl channels`: the configured public channels and every private channel.
+pub async fn channels(app: &AppRef) -> Result<Value, StoreError> {
+    let public = app.settings().channels.clone();
+    let private = app
+        .readers
+        .read(|conn| {
+            let mut statement = conn.prepare(
+                "SELECT c.id, c.name, c.created_by, count(m.user_id) FROM private_channels c \
+                 LEFT JOIN private_members m ON m.channel_id = c.id GROUP BY c.id ORDER BY c.id",
+            )?;
+            let rows = statement.query_map([], |r| {
+                Ok(json!({
+                    "channel": format!("private:{}", r.get::<_, i64>(0)?),
+                    "name": r.get::<_, String>(1)?,
+                    "created_by": r.get::<_, String>(2)?,
+                    "members": r.get::<_, i64>(3)?,
+                }))
+            })?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        })
+        .await?;
+    Ok(json!({ "public": public, "private": private }))
 }

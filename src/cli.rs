@@ -56,6 +56,8 @@ pub enum CtlCommand {
     Status(JsonFlag),
     /// Re-read the settings and TLS files (the same as systemctl reload minimost).
     Reload,
+    /// List the public channels (from the settings) and the private channels.
+    Channels(JsonFlag),
 }
 
 #[derive(Debug, Args)]

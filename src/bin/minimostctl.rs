@@ -12,6 +12,7 @@ fn main() -> ExitCode {
     let (request, json_output) = match &args.command {
         CtlCommand::Status(flag) => (json!({ "cmd": "status" }), flag.json),
         CtlCommand::Reload => (json!({ "cmd": "reload" }), false),
+        CtlCommand::Channels(flag) => (json!({ "cmd": "channels" }), flag.json),
     };
     let reply = match control::request(&args.socket, &request) {
         Ok(reply) => reply,
@@ -39,6 +40,7 @@ fn main() -> ExitCode {
     }
     match &args.command {
         CtlCommand::Status(_) => print_status(&reply),
+        CtlCommand::Channels(_) => print_channels(&reply.data),
         CtlCommand::Reload => {
             println!("Reload requested; the journal says whether the new settings were accepted.")
         }
@@ -66,4 +68,19 @@ fn print_status(reply: &Reply) {
         "STUN answers:        {}",
         field("stun_binding_requests_answered")
     );
+}
+
+fn print_channels(data: &Value) {
+    for name in data["public"].as_array().into_iter().flatten() {
+        println!("public   #{}", name.as_str().unwrap_or("?"));
+    }
+    for channel in data["private"].as_array().into_iter().flatten() {
+        println!(
+            "private  {}  {}  ({} members, created by {})",
+            channel["channel"].as_str().unwrap_or("?"),
+            channel["name"].as_str().unwrap_or("?"),
+            channel["members"],
+            channel["created_by"].as_str().unwrap_or("?")
+        );
+    }
 }

@@ -28,7 +28,10 @@ pub fn init() {
     if stderr_is_journal() {
         match tracing_journald::layer() {
             Ok(journal) => {
-                let journal = journal.with_syslog_identifier("minimost".to_string());
+                // No field prefix: `journalctl AUDIT_EVENT=login_failed` must match the field as written.
+                let journal = journal
+                    .with_field_prefix(None)
+                    .with_syslog_identifier("minimost".to_string());
                 let _ = tracing_subscriber::registry()
                     .with(filter)
                     .with(journal)
