@@ -16,4 +16,10 @@ pub enum Change {
     },
     /// Accounts were created or removed (user lists and counts changed).
     Accounts,
+    /// Rows removed for good (an account's hard delete): open streams of `channel` receive
+    /// these tombstone rows (api.md §6.1.7), later reads simply lack them.
+    Removed {
+        channel: String,
+        tombstones: Vec<serde_json::Value>,
+    },
 }
