@@ -2,6 +2,8 @@
 //! connections ([`readers`]). Async code reaches SQLite only through these two doors, so it
 //! never blocks a runtime worker on the database.
 
+pub mod channels;
+pub mod messages;
 pub mod migrations;
 pub mod readers;
 pub mod writer;
