@@ -43,6 +43,8 @@ pub struct App {
     pub readers: Readers,
     pub db_path: PathBuf,
     pub hub: Hub,
+    /// Presence, typing and open-stream book-keeping (never on disk).
+    pub live: crate::live::Live,
     pub counters: Counters,
     pub notifier: Notifier,
     pub started: Instant,
@@ -79,6 +81,7 @@ impl App {
             readers: parts.readers,
             db_path: parts.db_path,
             hub: parts.hub,
+            live: crate::live::Live::default(),
             counters: Counters::default(),
             notifier: parts.notifier,
             started: Instant::now(),
@@ -125,6 +128,16 @@ impl App {
             Ok(result) => result,
             Err(_) => Err(StoreError::Closed),
         }
+    }
+
+    /// Login or signup succeeded: the user counts as `active` from now (api.md §7.4 pushes
+    /// `online_users`). The accounts routes call this.
+    pub fn user_signed_in(&self, name: &str) {
+        self.live
+            .presence
+            .report(name, "active", crate::domain::time::now());
+        self.live.presence.ensure_sweeper(&self.hub);
+        self.hub.publish(vec![crate::domain::change::Change::Presence]);
     }
 
     pub fn uptime(&self) -> Duration {

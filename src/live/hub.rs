@@ -1,8 +1,12 @@
 //! The in-memory hub: every committed batch of changes is published once, and each event
 //! stream subscribes and filters what it may see.
+//!
+//! Batches are numbered. A stream that must recompute a value after batch `n` can reuse one
+//! computed by another stream of the same user that started reading after `n` was published
+//! (see [`crate::live::streams`]); the number is what makes that reuse safe.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 use tokio::sync::broadcast;
 
@@ -12,10 +16,21 @@ use crate::domain::change::Change;
 /// from its cursor, so nothing is lost).
 const CAPACITY: usize = 1024;
 
+/// One published batch: the changes of one commit (or one live-state update).
+#[derive(Debug)]
+pub struct Batch {
+    pub seq: u64,
+    pub changes: Vec<Change>,
+}
+
 #[derive(Clone)]
 pub struct Hub {
-    sender: broadcast::Sender<Arc<Vec<Change>>>,
+    sender: broadcast::Sender<Arc<Batch>>,
     streams: Arc<AtomicUsize>,
+    seq: Arc<AtomicU64>,
+    // Numbering and sending happen under one lock so that batch numbers follow send order even
+    // when presence or typing publish beside the writer thread.
+    order: Arc<Mutex<()>>,
 }
 
 impl Default for Hub {
@@ -30,17 +45,32 @@ impl Hub {
         Hub {
             sender,
             streams: Arc::new(AtomicUsize::new(0)),
+            seq: Arc::new(AtomicU64::new(0)),
+            order: Arc::new(Mutex::new(())),
         }
     }
 
     /// Publishes one committed batch. Called by the store's writer thread, in commit order.
     pub fn publish(&self, changes: Vec<Change>) {
+        if changes.is_empty() {
+            return;
+        }
+        let _order = self
+            .order
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let seq = self.seq.fetch_add(1, Ordering::SeqCst) + 1;
         // An error only means nobody is listening.
-        let _ = self.sender.send(Arc::new(changes));
+        let _ = self.sender.send(Arc::new(Batch { seq, changes }));
     }
 
-    pub fn subscribe(&self) -> broadcast::Receiver<Arc<Vec<Change>>> {
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<Batch>> {
         self.sender.subscribe()
+    }
+
+    /// The number of the last batch published.
+    pub fn seq(&self) -> u64 {
+        self.seq.load(Ordering::SeqCst)
     }
 
     /// Counts an open event stream for as long as the returned guard lives.
@@ -81,12 +111,20 @@ mod tests {
             change_ts: 2.0,
         }]);
         for rx in [&mut a, &mut b] {
-            assert_eq!(*rx.recv().await.unwrap(), vec![Change::Accounts]);
-            assert!(matches!(
-                rx.recv().await.unwrap()[0],
-                Change::Messages { .. }
-            ));
+            let first = rx.recv().await.unwrap();
+            assert_eq!(first.changes, vec![Change::Accounts]);
+            let second = rx.recv().await.unwrap();
+            assert!(matches!(second.changes[0], Change::Messages { .. }));
+            assert_eq!(second.seq, first.seq + 1);
         }
+        assert_eq!(hub.seq(), 2);
+    }
+
+    #[test]
+    fn empty_batches_are_not_published() {
+        let hub = Hub::new();
+        hub.publish(Vec::new());
+        assert_eq!(hub.seq(), 0);
     }
 
     #[test]

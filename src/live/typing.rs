@@ -1,0 +1,146 @@
+//! Who is typing where (api.md §6.8), in memory. A user counts as typing for 5 s after their
+//! last `POST /typing`; a timer pushes the `typing` event again when someone lapses.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::Notify;
+
+use super::Hub;
+use crate::domain::change::Change;
+use crate::domain::channel::same_name;
+use crate::domain::time::now;
+use crate::domain::username;
+
+pub const TYPING_S: f64 = 5.0;
+
+#[derive(Default)]
+pub struct Typing {
+    /// channel → (name, typing until)
+    channels: Mutex<HashMap<String, Vec<(String, f64)>>>,
+    wake: Notify,
+    sweeping: AtomicBool,
+}
+
+impl Typing {
+    fn channels(&self) -> std::sync::MutexGuard<'_, HashMap<String, Vec<(String, f64)>>> {
+        self.channels.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Marks `name` as typing in `channel` until `at + 5 s`. Returns whether the set of people
+    /// typing changed (so the event is pushed only then).
+    pub fn start(&self, channel: &str, name: &str, at: f64) -> bool {
+        let mut channels = self.channels();
+        let typers = channels.entry(channel.to_string()).or_default();
+        let until = at + TYPING_S;
+        let changed = match typers.iter_mut().find(|(n, _)| same_name(n, name)) {
+            Some(entry) => {
+                let lapsed = entry.1 <= at;
+                entry.1 = until;
+                lapsed
+            }
+            None => {
+                typers.push((name.to_string(), until));
+                true
+            }
+        };
+        drop(channels);
+        self.wake.notify_one();
+        changed
+    }
+
+    /// `GET /typing/<channel>`: the people typing at `at`, without `except`, in name order.
+    pub fn list(&self, channel: &str, except: &str, at: f64) -> Vec<String> {
+        let channels = self.channels();
+        let mut names: Vec<String> = channels
+            .get(channel)
+            .map(|typers| {
+                typers
+                    .iter()
+                    .filter(|(n, until)| *until > at && !same_name(n, except))
+                    .map(|(n, _)| n.clone())
+                    .collect()
+            })
+            .unwrap_or_default();
+        username::sort_names(&mut names);
+        names
+    }
+
+    /// Removes lapsed entries; the channels whose list changed.
+    fn purge(&self, at: f64) -> Vec<String> {
+        let mut changed = Vec::new();
+        let mut channels = self.channels();
+        channels.retain(|channel, typers| {
+            let before = typers.len();
+            typers.retain(|(_, until)| *until > at);
+            if typers.len() != before {
+                changed.push(channel.clone());
+            }
+            !typers.is_empty()
+        });
+        changed
+    }
+
+    fn next_deadline(&self) -> Option<f64> {
+        self.channels()
+            .values()
+            .flatten()
+            .map(|(_, until)| *until)
+            .min_by(|a, b| a.total_cmp(b))
+    }
+
+    /// Starts (once) the timer that pushes `typing` when someone lapses.
+    pub fn ensure_sweeper(self: &Arc<Self>, hub: &Hub) {
+        if self.sweeping.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        let this = self.clone();
+        let hub = hub.clone();
+        tokio::spawn(async move {
+            loop {
+                let wait = match this.next_deadline() {
+                    Some(deadline) => Duration::from_secs_f64((deadline - now()).max(0.0) + 0.01),
+                    None => Duration::from_secs(86_400),
+                };
+                tokio::select! {
+                    _ = tokio::time::sleep(wait) => {
+                        let changes: Vec<Change> = this
+                            .purge(now())
+                            .into_iter()
+                            .map(|channel| Change::Typing { channel })
+                            .collect();
+                        hub.publish(changes);
+                    }
+                    _ = this.wake.notified() => {}
+                }
+            }
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn typing_lapses_after_five_seconds() {
+        let typing = Typing::default();
+        assert!(typing.start("general", "bob", 100.0));
+        assert!(!typing.start("general", "Bob", 101.0));
+        assert_eq!(typing.list("general", "alice", 105.5), vec!["bob"]);
+        assert!(typing.list("general", "alice", 106.0).is_empty());
+        assert_eq!(typing.purge(106.0), vec!["general".to_string()]);
+    }
+
+    #[test]
+    fn the_caller_is_left_out_and_names_are_ordered() {
+        let typing = Typing::default();
+        typing.start("general", "carol", 1.0);
+        typing.start("general", "Alice", 1.0);
+        typing.start("general", "bob", 1.0);
+        assert_eq!(typing.list("general", "BOB", 2.0), vec!["Alice", "carol"]);
+        assert!(typing.list("random", "bob", 2.0).is_empty());
+    }
+}
