@@ -3,6 +3,7 @@
 //! never blocks a runtime worker on the database.
 
 pub mod channels;
+pub mod import_python;
 pub mod messages;
 pub mod migrations;
 pub mod readers;
