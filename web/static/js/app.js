@@ -1,29 +1,44 @@
 // MiniMost app entry: builds the shell, loads the start-up data, wires the event stream to the
-// store and the views, and owns the actions (send, edit, delete, react, pin, switch).
+// store and the views, and owns the actions (send, edit, delete, react, pin, switch, keys).
 
 import { h, icon, ICONS, clear } from './render.js';
 import * as api from './api.js';
 import * as events from './events.js';
 import {
   state, emit, on, conversation, mergeRows, totalUnread, titleOf, lastChannel, rememberLast,
-  dmChannel, clearDrafts,
+  dmChannel, clearDrafts, dmOthers, unreadFor,
 } from './store.js';
 import { plainPreview } from './format.js';
 import { mountSidebar } from './views/sidebar.js';
-import { mountMessages, showConversation, refresh, rowElementById } from './views/messages.js';
-import { mountComposer, setChannel, focusComposer, setReply, showError, restore } from './views/composer.js';
+import {
+  mountMessages, showConversation, refresh, rowElementById, revealRow, select, selection,
+  scrollToBottom, currentPlace, mentionsMe, domInfo,
+} from './views/messages.js';
+import { mountComposer, setChannel, focusComposer, setReply, restore, composerHint, relabel } from './views/composer.js';
 import { toast } from './views/toast.js';
-import { openDialog } from './views/dialog.js';
+import { openDialog, popupOpen } from './views/dialog.js';
 import { renderMentions } from './views/mentions.js';
+import { avatar } from './views/people.js';
+import { setGrowHandler } from './views/preview.js';
+import { loadPrefs, prefs, savePrefs, chime, desktop, showTotal, isMuted, setMuted } from './notify.js';
+import { normalAction, visualAction } from './keys.js';
 
 const ui = {};
 let pendingSeq = 0;
 let editingId = null;
+let visual = false;
 const lastReadAt = new Map();
 const quoteCache = new Map();
 const pendingDeletes = new Map();
+const membersCache = new Map();
+const places = new Map();
+let startupQuiet = true;
 
 // ---------- shell ----------
+
+function topButton(label, glyph, onclick, extra = {}) {
+  return h('button', { type: 'button', class: 'icon-button', 'aria-label': label, title: label, onclick, ...extra }, icon(glyph));
+}
 
 function buildShell() {
   const root = document.getElementById('app');
@@ -31,21 +46,33 @@ function buildShell() {
   ui.backdrop = h('div', { class: 'backdrop', hidden: true, onclick: () => toggleDrawer(false) });
   ui.menu = h('button', { type: 'button', class: 'icon-button menu-button', 'aria-label': 'Menu', 'aria-controls': 'sidebar', 'aria-expanded': 'false', onclick: () => toggleDrawer() }, icon(ICONS.menu));
   ui.title = h('h1', { class: 'topbar-title' });
-  ui.search = h('button', { type: 'button', class: 'search-button', 'aria-label': 'Search', onclick: openSearch }, icon(ICONS.search, 16), h('span', null, 'Search'));
-  ui.settings = h('button', { type: 'button', class: 'icon-button', 'aria-label': 'Settings', title: 'Settings', onclick: openSettings }, icon(ICONS.settings));
-  ui.logout = h('button', { type: 'button', class: 'icon-button', 'aria-label': 'Log out', title: 'Log out', onclick: () => { clearDrafts(); api.logout(); } }, icon(ICONS.logout));
-  const topbar = h('header', { class: 'topbar' }, ui.menu, ui.title, h('div', { class: 'topbar-center' }, ui.search),
-    h('div', { class: 'topbar-actions' }, ui.settings, ui.logout));
-  ui.connection = h('div', { class: 'connection-bar', role: 'status', hidden: true }, h('span', { class: 'pulse', 'aria-hidden': 'true' }), 'Reconnecting…');
+  ui.visualTag = h('span', { class: 'visual-tag', hidden: true }, 'VISUAL');
+  ui.membersCount = h('span', { class: 'count' });
+  ui.members = h('button', { type: 'button', class: 'icon-button count-button', 'aria-label': 'Members', title: 'Members', onclick: openMembersPanel }, icon(ICONS.members), ui.membersCount);
+  ui.pinsCount = h('span', { class: 'count' });
+  ui.pins = h('button', { type: 'button', class: 'icon-button count-button', 'aria-label': 'Pins', title: 'Pinned messages', hidden: true, onclick: openPinsPanel }, icon(ICONS.pin), ui.pinsCount);
+  ui.search = h('button', { type: 'button', class: 'search-button', 'aria-label': 'Search', onclick: () => openSearch() }, icon(ICONS.search, 16), h('span', { 'aria-hidden': 'true' }, 'Search'));
+  ui.me = h('button', { type: 'button', class: 'me-button', 'aria-label': 'Your profile and status', title: 'Your profile', onclick: () => openSettings('profile') });
+  ui.help = topButton('Help', ICONS.help, () => openHelp());
+  ui.settings = topButton('Settings', ICONS.settings, () => openSettings());
+  const topbar = h('header', { class: 'topbar' }, ui.menu, h('div', { class: 'topbar-left' }, ui.title, ui.visualTag, ui.members, ui.pins),
+    h('div', { class: 'topbar-center' }, ui.search),
+    h('div', { class: 'topbar-actions' }, ui.me, ui.help, ui.settings));
+  ui.nameBar = h('div', { class: 'name-bar-wrap' });
+  ui.connection = h('div', { class: 'connection-bar', role: 'status', hidden: true }, h('span', { class: 'pulse', 'aria-hidden': 'true' }), h('span', null, 'Reconnecting…'));
   ui.list = h('div', { class: 'message-list', role: 'log', 'aria-label': 'Messages', tabindex: '0' });
   ui.mentions = h('div', { class: 'mentions-view', hidden: true });
   ui.pill = h('button', { type: 'button', class: 'jump-pill', hidden: true }, 'Jump to latest');
   ui.typing = h('div', { class: 'typing-line', role: 'status', 'aria-live': 'polite' });
   ui.announce = h('div', { class: 'visually-hidden', 'aria-live': 'polite' });
   ui.composer = h('div', { class: 'composer-wrap' });
-  ui.main = h('main', { class: 'main' }, topbar, ui.connection,
+  ui.main = h('main', { class: 'main' }, topbar, ui.nameBar, ui.connection,
     h('div', { class: 'list-wrap' }, ui.list, ui.mentions, ui.pill), ui.typing, ui.composer, ui.announce);
   clear(root).append(ui.backdrop, ui.sidebar, ui.main);
+}
+
+function renderMe() {
+  ui.me.replaceChildren(avatar(state.me, 28));
 }
 
 function toggleDrawer(force) {
@@ -53,11 +80,14 @@ function toggleDrawer(force) {
   document.body.classList.toggle('drawer-open', open);
   ui.backdrop.hidden = !open;
   ui.menu.setAttribute('aria-expanded', String(open));
+  if (open) {
+    const current = ui.sidebar.querySelector('[aria-current]') || ui.sidebar.querySelector('button');
+    if (current) current.focus();
+  }
 }
 
 function updateTitle() {
-  const total = totalUnread();
-  document.title = total ? `(${total}) MiniMost` : 'MiniMost';
+  showTotal(totalUnread());
 }
 
 function isUser(name) {
@@ -66,26 +96,76 @@ function isUser(name) {
   return state.users.find((u) => u.toLowerCase() === lower) || null;
 }
 
+function updateTopbar() {
+  const id = state.current;
+  const conversationView = id && id !== 'mentions';
+  ui.title.textContent = id ? titleOf(id) : '';
+  ui.members.hidden = !conversationView;
+  ui.pins.hidden = !conversationView || !state.pins.length;
+  ui.pinsCount.textContent = state.pins.length ? String(state.pins.length) : '';
+  ui.pins.setAttribute('aria-label', `Pins, ${state.pins.length}`);
+  const count = conversationView ? memberCount(id) : null;
+  ui.membersCount.textContent = count === null ? '' : String(count);
+  ui.members.setAttribute('aria-label', count === null ? 'Members' : `Members, ${count}`);
+  renderNameBar();
+}
+
+function memberCount(id) {
+  if (id.startsWith('dm:')) return dmOthers(id).length + 1;
+  if (id.startsWith('private:')) {
+    const pc = state.privateChannels.find((p) => p.channel === id);
+    return pc ? pc.members.length : null;
+  }
+  return state.users.length + 1;
+}
+
+let nameBarFor = null;
+async function renderNameBar() {
+  const id = state.current;
+  if (!id || !id.startsWith('private:')) { ui.nameBar.replaceChildren(); nameBarFor = null; return; }
+  if (nameBarFor === `${id}:${titleOf(id)}`) return;
+  nameBarFor = `${id}:${titleOf(id)}`;
+  const { nameBar } = await import('./views/panels.js');
+  const bar = nameBar({
+    channel: id,
+    onMembers: openMembersPanel,
+    onLeft: afterLeave,
+    muted: () => isMuted(id),
+    onMute: () => { setMuted(id, !isMuted(id)); toast(isMuted(id) ? `${titleOf(id)} is muted.` : `${titleOf(id)} is unmuted.`); },
+  });
+  ui.nameBar.replaceChildren(bar.el);
+}
+
+function afterLeave() {
+  state.privateChannels = state.privateChannels.filter((p) => p.channel !== state.current);
+  emit('private');
+  openChannel(state.channels[0] || 'mentions');
+}
+
 // ---------- switching ----------
 
-async function openChannel(id, { focus = false } = {}) {
+async function openChannel(id, { focus = false, place = null } = {}) {
   toggleDrawer(false);
+  leaveVisual();
   if (state.current === id) {
     if (focus) focusComposer();
     return;
   }
+  if (state.current && state.current !== 'mentions') places.set(state.current, currentPlace());
   state.current = id;
+  state.pins = [];
   rememberLast(id);
   emit('current');
-  ui.title.textContent = titleOf(id);
   setChannel(id);
   editingId = null;
   const mentionsView = id === 'mentions';
   ui.mentions.hidden = !mentionsView;
   ui.list.hidden = mentionsView;
-  ui.typing.textContent = '';
+  ui.pill.hidden = true;
+  ui.typing.replaceChildren();
+  updateTopbar();
   if (mentionsView) {
-    renderMentions(ui.mentions, { open: openChannel, isUser });
+    renderMentions(ui.mentions, { open: (ch, msgId) => jumpTo(msgId, ch), isUser });
     events.connect('');
     return;
   }
@@ -96,11 +176,13 @@ async function openChannel(id, { focus = false } = {}) {
       .catch(() => lastReadAt.set(id, null));
   }
   if (conv.loaded) {
-    showConversation(id, undefined);
+    showConversation(id, undefined, place || places.get(id));
+    markRead(id);
   } else {
     clear(ui.list).append(h('p', { class: 'list-loading' }, 'Loading…'));
   }
-  // Unloaded conversations get their newest 100 rows from the stream's opening snapshot.
+  // Unloaded conversations get their newest 100 rows from the stream's opening snapshot; loaded
+  // ones resume from their cursor (D12).
   events.connect(id);
   if (focus) focusComposer();
 }
@@ -115,13 +197,21 @@ async function waitForLastRead(id) {
 // ---------- stream handlers ----------
 
 let markTimer = null;
-function markRead(id) {
+let markPending = false;
+function looking() {
+  return document.visibilityState === 'visible' && document.hasFocus();
+}
+
+/** New messages are marked read only while the page is visible and focused (§12). */
+function markRead(id, force = false) {
   clearTimeout(markTimer);
+  markPending = true;
   markTimer = setTimeout(() => {
-    if (document.visibilityState === 'visible' && state.current === id) {
+    if (state.current === id && (force || looking())) {
+      markPending = false;
       api.post(api.channelPath('/mark_read', id)).catch(() => {});
     }
-  }, 400);
+  }, 300);
 }
 
 async function onMessages(rows, _event, streamChannel) {
@@ -141,16 +231,34 @@ async function onMessages(rows, _event, streamChannel) {
     conv.reachedStart = rows.length < 100;
     const lastRead = await waitForLastRead(streamChannel);
     if (state.current !== streamChannel) return;
-    showConversation(streamChannel, lastRead ?? 0);
-    markRead(streamChannel);
+    showConversation(streamChannel, lastRead ?? 0, places.get(streamChannel));
+    markRead(streamChannel, true);
     return;
   }
-  const fromOthers = result.added.map((id) => conv.byId.get(id)).filter((r) => r && r.sender !== state.me);
-  refresh({ added: result.added, mine: rows.some((r) => r.sender === state.me && result.added.includes(r.id)) });
+  const added = result.added.map((id) => conv.byId.get(id)).filter(Boolean);
+  const fromOthers = added.filter((r) => r.sender !== state.me);
+  refresh({ added: result.added, mine: added.some((r) => r.sender === state.me) });
   if (fromOthers.length) {
     const last = fromOthers[fromOthers.length - 1];
-    ui.announce.textContent = `${last.sender}: ${plainPreview(last.content || last.filename || '', 140)}`;
+    ui.announce.textContent = `${last.sender === 'system' ? 'MiniMost' : last.sender}: ${plainPreview(last.content || last.filename || '', 140)}`;
     markRead(streamChannel);
+    alertFor(streamChannel, fromOthers);
+  }
+}
+
+/** Sound and desktop alerts for new rows in the open conversation (§14). */
+function alertFor(channel, rows) {
+  if (startupQuiet) return;
+  const real = rows.filter((r) => r.content_type !== 'system');
+  if (!real.length || isMuted(channel)) return;
+  const mention = real.some(mentionsMe);
+  if (!looking() || prefs.alertFocused || mention) {
+    chime();
+    const last = real[real.length - 1];
+    if (!looking() || mention) {
+      desktop(`${last.sender} in ${titleOf(channel)}`, plainPreview(last.content || last.filename || 'attachment', 140),
+        () => jumpTo(last.id, channel), `msg-${last.id}`);
+    }
   }
 }
 
@@ -163,9 +271,12 @@ function applyPinFlags(id) {
 function onTyping(names, _e, streamChannel) {
   if (streamChannel !== state.current) return;
   const others = names.filter((n) => n !== state.me);
-  ui.typing.textContent = others.length === 0 ? ''
-    : others.length === 1 ? `${others[0]} is typing…`
-      : others.length <= 3 ? `${others.join(', ')} are typing…` : 'Several people are typing…';
+  const text = others.length === 0 ? ''
+    : others.length === 1 ? `${others[0]} is typing`
+      : others.length === 2 ? `${others[0]} and ${others[1]} are typing` : 'Several people are typing';
+  if (!text) { ui.typing.replaceChildren(); return; }
+  ui.typing.replaceChildren(...others.slice(0, 3).map((n) => avatar(n, 16, false)), h('span', null, text),
+    h('span', { class: 'typing-dots', 'aria-hidden': 'true' }, h('span'), h('span'), h('span')));
 }
 
 function onSessionRevoked(data) {
@@ -185,7 +296,6 @@ function connectionStatus(connected, reason) {
   ui.connection.hidden = connected;
   if (!connected) {
     ui.connection.lastChild.textContent = reason === 'offline' ? 'Offline. Reconnecting when the network is back…' : 'Reconnecting…';
-    ui.connection.hidden = false;
   } else {
     // Colours, avatars and people are not pushed: refresh them after each reconnect (§0).
     loadPeople();
@@ -201,6 +311,7 @@ async function send({ channel, text, files, replyTo }) {
     reply_to_id: replyTo ? replyTo.id : null, reactions: null, mentions: null, pending: true,
     outgoing: { channel, text, files, replyTo },
   };
+  if (files.length && !text) row.content = `Uploading ${files.length} file${files.length === 1 ? '' : 's'}…`;
   mergeRows(channel, [row]);
   if (channel === state.current) refresh({ added: [row.id], mine: true });
   const form = new FormData();
@@ -217,7 +328,7 @@ async function send({ channel, text, files, replyTo }) {
   } catch (err) {
     const live = conversation(channel).byId.get(row.id);
     if (live) {
-      live.failed = api.describeError(err, 'Sending');
+      live.failed = err.status === 429 ? api.describeError(err, 'Sending') : api.describeError(err, 'Sending');
       if (channel === state.current) refresh();
     }
   }
@@ -257,6 +368,8 @@ function editor(row) {
   const area = h('textarea', { class: 'edit-input', 'aria-label': 'Edit message', rows: '3' });
   area.value = row.content || '';
   const error = h('div', { class: 'composer-error', role: 'alert', hidden: true });
+  const counter = h('span', { class: 'counter', hidden: true });
+  const max = api.config.max_message_chars || 10000;
   const cancel = () => { editingId = null; refresh(); focusComposer(); };
   const save = async () => {
     const text = area.value.trim();
@@ -271,12 +384,25 @@ function editor(row) {
       error.textContent = api.describeError(err, 'Editing');
     }
   };
-  area.addEventListener('keydown', (event) => {
+  area.addEventListener('input', () => {
+    const n = [...area.value].length;
+    counter.hidden = n < max * 0.9;
+    counter.textContent = `${n} / ${max}`;
+    counter.classList.toggle('over', n > max);
+  });
+  area.addEventListener('keydown', async (event) => {
     if (event.key === 'Escape') { event.preventDefault(); event.stopPropagation(); cancel(); }
     if (event.key === 'Enter' && (event.ctrlKey || event.metaKey)) { event.preventDefault(); save(); }
+    const mod = event.ctrlKey || event.metaKey;
+    const markers = { b: '**', i: '*', u: '__', s: '~~' };
+    if (mod && markers[event.key.toLowerCase()]) {
+      event.preventDefault();
+      const { wrap } = await import('./views/composer.js');
+      wrap(area, markers[event.key.toLowerCase()]);
+    }
   });
   return h('div', { class: 'editor' }, area,
-    h('div', { class: 'editor-actions' },
+    h('div', { class: 'editor-actions' }, counter,
       h('button', { type: 'button', class: 'button', onclick: cancel }, 'Cancel'),
       h('button', { type: 'button', class: 'button button-primary', onclick: save }, 'Save')),
     error);
@@ -331,10 +457,20 @@ window.addEventListener('pagehide', () => {
 
 async function react(row, name) {
   try {
-    await api.post(`/react/${row.id}`, { form: { reaction: name } });
+    const wasBottom = !currentPlace();
+    const reactions = await api.post(`/react/${row.id}`, { form: { reaction: name } });
+    if (reactions && typeof reactions === 'object') {
+      row.reactions = Object.keys(reactions).length ? reactions : null;
+      refresh({ mine: wasBottom });
+    }
   } catch (err) {
     toast(api.describeError(err, 'Reacting'), { kind: 'error' });
   }
+}
+
+async function pickReaction(row, anchor) {
+  const { openPicker } = await import('./views/picker.js');
+  openPicker({ anchor: anchor || rowElementById(row.id), onPick: (name) => react(row, name) });
 }
 
 async function pin(row) {
@@ -344,6 +480,7 @@ async function pin(row) {
       state.pins = pins;
       applyPinFlags(state.current);
       refresh();
+      updateTopbar();
     }
   } catch (err) {
     const message = err.status === 409 ? 'This conversation has 50 pins. Unpin one first.' : api.describeError(err, 'Pinning');
@@ -352,11 +489,11 @@ async function pin(row) {
 }
 
 function reply(row) {
-  setReply({ id: row.id, sender: row.sender, preview: plainPreview(row.content || row.filename || 'attachment', 80) });
+  setReply({ id: row.id, sender: row.sender, preview: plainPreview(row.content || (row.filename ? 'attachment' : ''), 80) });
 }
 
 function quote(id) {
-  const button = h('button', { type: 'button', class: 'quote', onclick: () => jumpTo(id) });
+  const button = h('button', { type: 'button', class: 'quote', onclick: () => jumpTo(id, state.current) });
   const fill = (data) => {
     clear(button);
     if (!data) { button.append('Original message not found'); return; }
@@ -368,25 +505,38 @@ function quote(id) {
     fill(known);
   } else {
     button.append('…');
+    // Fetched once per session, and only for rows that are rendered (D12).
     if (!quoteCache.has(id)) quoteCache.set(id, api.get(`/message/${id}`).catch(() => null));
     quoteCache.get(id).then(fill);
   }
   return button;
 }
 
-function jumpTo(id) {
-  const el = rowElementById(id);
-  if (el) {
-    el.scrollIntoView({ block: 'center' });
-    el.classList.add('flash');
-    el.focus();
-    setTimeout(() => el.classList.remove('flash'), 1600);
-  } else {
-    toast('That message is further back in the history.', {});
+/** Jump to a message (§11, D7): open its conversation, page back until loaded, centre and flash. */
+async function jumpTo(id, channel = state.current) {
+  if (!id) { if (channel) openChannel(channel); return; }
+  if (channel !== state.current) {
+    await openChannel(channel);
+    for (let i = 0; i < 60 && !conversation(channel).loaded; i += 1) await new Promise((r) => setTimeout(r, 50));
   }
+  const conv = conversation(channel);
+  let loaded = 0;
+  while (!conv.byId.has(id) && !conv.reachedStart && loaded < 2000 && state.current === channel) {
+    const before = conv.rows.length;
+    await loadOlder(channel, false);
+    if (conv.rows.length === before) break;
+    loaded += conv.rows.length - before;
+  }
+  if (state.current !== channel) return;
+  if (!conv.byId.has(id) || !revealRow(id)) {
+    toast('That message could not be found. It may have been deleted.', {});
+    return;
+  }
+  const el = rowElementById(id);
+  if (el) el.focus({ preventScroll: true });
 }
 
-async function loadOlder(id) {
+async function loadOlder(id, render = true) {
   const conv = conversation(id);
   const oldest = conv.rows.find((r) => !r.pending);
   if (!oldest) return;
@@ -396,7 +546,8 @@ async function loadOlder(id) {
     if (!Array.isArray(rows)) return;
     if (rows.length < 100) conv.reachedStart = true;
     mergeRows(id, rows);
-    if (state.current === id) refresh({ older: true });
+    applyPinFlags(id);
+    if (render && state.current === id) refresh({ older: true });
   } catch {
     // the next scroll retries
   }
@@ -404,13 +555,27 @@ async function loadOlder(id) {
 
 async function closeDm(id) {
   state.openedDms.delete(id);
+  saveOpenedDms();
   try {
     await api.post('/dms/close', { json: { channel: id } });
   } catch (err) {
     toast(api.describeError(err), { kind: 'error' });
   }
+  state.dms = state.dms.filter((d) => d.channel !== id);
   emit('dms');
-  if (state.current === id) openChannel(state.channels[0]);
+  if (state.current === id) openChannel(state.channels[0] || 'mentions');
+}
+
+const OPENED_KEY = () => `minimost:opened-dms:${state.me}`;
+function saveOpenedDms() {
+  try { localStorage.setItem(OPENED_KEY(), JSON.stringify([...state.openedDms])); } catch { /* convenience only */ }
+}
+function loadOpenedDms() {
+  try { for (const id of JSON.parse(localStorage.getItem(OPENED_KEY()) || '[]')) state.openedDms.add(id); } catch { /* convenience only */ }
+}
+
+function parseNames(value) {
+  return value.split(',').map((n) => n.trim()).filter(Boolean);
 }
 
 function newDm() {
@@ -420,20 +585,24 @@ function newDm() {
     suggestions: () => state.users,
     submitLabel: 'Start',
     validate(value) {
-      const names = value.split(',').map((n) => n.trim()).filter(Boolean);
+      const names = parseNames(value);
       if (!names.length) return 'Name at least one person.';
       const unknown = names.filter((n) => !isUser(n));
       if (unknown.length) return `No account named ${unknown.join(', ')}.`;
+      if (names.every((n) => n.toLowerCase() === state.me.toLowerCase())) return 'Name someone other than yourself.';
       return '';
     },
     submit(value) {
-      const names = value.split(',').map((n) => n.trim()).filter(Boolean).map(isUser);
-      const id = dmChannel(names);
-      if (!state.dms.some((d) => d.channel === id)) state.openedDms.add(id);
-      emit('dms');
-      openChannel(id, { focus: true });
+      startDm(parseNames(value).map(isUser));
     },
   });
+}
+
+function startDm(names) {
+  const id = dmChannel(names);
+  if (!state.dms.some((d) => d.channel === id)) { state.openedDms.add(id); saveOpenedDms(); }
+  emit('dms');
+  openChannel(id, { focus: true });
 }
 
 function newPrivate() {
@@ -451,11 +620,16 @@ function newPrivate() {
       return '';
     },
     async submit(value, extra) {
-      const members = (extra || '').split(',').map((n) => n.trim()).filter(Boolean);
-      const created = await api.post('/private_channels/create', { json: { name: value.trim(), members } });
+      const members = parseNames(extra || '');
+      let created;
+      try {
+        created = await api.post('/private_channels/create', { json: { name: value.trim(), members } });
+      } catch (err) {
+        throw new Error(api.describeError(err, 'Creating the channel'));
+      }
       if (created && created.channel) {
         if (!state.privateChannels.some((p) => p.channel === created.channel)) {
-          state.privateChannels.push({ channel: created.channel, id: created.id, name: created.name, members: [], unread: 0 });
+          state.privateChannels.push({ channel: created.channel, id: created.id, name: created.name, members: [state.me, ...members], unread: 0 });
           emit('private');
         }
         openChannel(created.channel, { focus: true });
@@ -465,11 +639,194 @@ function newPrivate() {
 }
 
 function openSearch() {
-  import('./views/search.js').then((m) => m.openSearch({ open: openChannel, jump: jumpTo }));
+  import('./views/search.js').then((m) => m.openSearch({ jump: (id, channel) => jumpTo(id, channel) }));
 }
 
-function openSettings() {
-  toast(`Signed in as ${state.me}.`, {});
+function openSettings(at = null) {
+  import('./views/settings.js').then((m) => m.openSettings({
+    at,
+    onChange: (what) => {
+      if (what === 'profile') loadPeople();
+      if (what === 'appearance') { state.fontSize = prefs.fontSize; refresh(); }
+      if (what === 'messages') composerHint();
+    },
+  }));
+}
+
+function openHelp() {
+  import('./views/help.js').then((m) => m.openHelp());
+}
+
+async function openMembersPanel() {
+  const id = state.current;
+  if (!id || id === 'mentions') return;
+  const { openMembers } = await import('./views/panels.js');
+  openMembers({ channel: id, onMessage: (name) => startDm([name]), onLeft: afterLeave });
+}
+
+async function openPinsPanel() {
+  const id = state.current;
+  const { openPins } = await import('./views/panels.js');
+  openPins({
+    channel: id,
+    onJump: (msgId) => jumpTo(msgId, id),
+    onUnpin: async (msgId) => {
+      const row = conversation(id).byId.get(msgId) || { id: msgId };
+      await pin(row);
+    },
+  });
+}
+
+function channelMembers(id) {
+  if (!id || id === 'mentions') return [];
+  if (!membersCache.has(id)) {
+    membersCache.set(id, []);
+    api.get(api.channelPath('/channel_members', id)).then((names) => { if (Array.isArray(names)) membersCache.set(id, names); }).catch(() => {});
+  }
+  return membersCache.get(id);
+}
+
+// ---------- keyboard (§16, D2, D3) ----------
+
+let lastG = 0;
+
+function enterVisual() {
+  if (!state.current || state.current === 'mentions') return;
+  visual = true;
+  ui.visualTag.hidden = false;
+  document.body.classList.add('visual-mode');
+  ui.list.focus({ preventScroll: true });
+  select(0);
+}
+
+function leaveVisual() {
+  if (!visual) return;
+  visual = false;
+  ui.visualTag.hidden = true;
+  document.body.classList.remove('visual-mode');
+  select(null);
+}
+
+function cycleSidebar(step) {
+  const entries = [...ui.sidebar.querySelectorAll('.side-entry')];
+  if (!entries.length) return;
+  const at = entries.findIndex((b) => b.dataset.channel === state.current);
+  const next = entries[(at + step + entries.length) % entries.length];
+  openChannel(next.dataset.channel);
+}
+
+function runVisual(action) {
+  const row = selection();
+  const own = row && row.sender === state.me && row.content_type !== 'system';
+  switch (action) {
+    case 'newer': select(1); break;
+    case 'older': select(-1); break;
+    case 'leave': leaveVisual(); break;
+    case 'edit':
+      if (!row) break;
+      if (!own || row.filename) { toast('Only your own text messages can be edited.'); break; }
+      leaveVisual(); startEdit(row); break;
+    case 'delete':
+      if (!row) break;
+      if (!own) { toast('Only your own messages can be deleted.'); break; }
+      select(-1); remove(row); break;
+    case 'reply': if (row && row.content_type !== 'system') { leaveVisual(); reply(row); } break;
+    case 'copy':
+      if (row) navigator.clipboard.writeText(row.content || row.filename || '').then(() => toast('Copied.'), () => toast('Copying was refused by the browser.', { kind: 'error' }));
+      break;
+    case 'react': if (row && row.content_type !== 'system') pickReaction(row, rowElementById(row.id)); break;
+    case 'pin': if (row) pin(row).then(() => select(0)); break;
+    default: break;
+  }
+}
+
+function runNormal(action, event) {
+  const page = ui.list.clientHeight;
+  switch (action) {
+    case 'focus': scrollToBottom(); focusComposer(); break;
+    case 'newDm': newDm(); break;
+    case 'search': openSearch(); break;
+    case 'visual': enterVisual(); break;
+    case 'help': openHelp(); break;
+    case 'down': ui.list.scrollBy({ top: 80 }); break;
+    case 'up': ui.list.scrollBy({ top: -80 }); break;
+    case 'halfDown': ui.list.scrollBy({ top: page / 2 }); break;
+    case 'halfUp': ui.list.scrollBy({ top: -page / 2 }); break;
+    case 'bottom': scrollToBottom(); break;
+    case 'top': ui.list.scrollTop = 0; lastG = 0; break;
+    case 'gPrefix': lastG = Date.now(); return;
+    case 'nextEntry': cycleSidebar(1); break;
+    case 'prevEntry': cycleSidebar(-1); break;
+    default: return;
+  }
+  event.preventDefault();
+}
+
+function globalKeys(event) {
+  if (event.defaultPrevented) return;
+  const target = event.target;
+  const typing = target instanceof HTMLElement && (target.isContentEditable || ['INPUT', 'TEXTAREA', 'SELECT'].includes(target.tagName));
+  // Esc closes the innermost thing first (D3); open popups handle their own Esc.
+  if (popupOpen()) return;
+  if (document.body.classList.contains('drawer-open') && event.key === 'Escape') { toggleDrawer(false); ui.menu.focus(); return; }
+  if ((event.ctrlKey || event.metaKey) && !event.altKey && ['j', 'k'].includes(event.key.toLowerCase())) {
+    event.preventDefault();
+    cycleSidebar(event.key.toLowerCase() === 'j' ? 1 : -1);
+    return;
+  }
+  if (event.key === 'Escape' && typing) { target.blur(); ui.list.focus({ preventScroll: true }); return; }
+  if (typing) return;
+  if (visual) {
+    const action = visualAction(event);
+    if (action) { event.preventDefault(); runVisual(action); }
+    return;
+  }
+  const action = normalAction(event, Date.now() - lastG < 500);
+  if (action) runNormal(action, event);
+}
+
+// ---------- presence, font size ----------
+
+let idleTimer = null;
+let reported = '';
+function report(presence) {
+  if (presence === reported && presence !== 'active') return;
+  reported = presence;
+  api.post('/presence', { json: { state: presence } }).catch(() => {});
+}
+
+function heartbeat() {
+  const presence = document.visibilityState !== 'visible' ? 'hidden' : reported === 'idle' ? 'idle' : 'active';
+  reported = '';
+  report(presence);
+}
+
+function activity() {
+  clearTimeout(idleTimer);
+  if (reported === 'idle') report('active');
+  idleTimer = setTimeout(() => report('idle'), 5 * 60 * 1000);
+}
+
+function setFontSize(size) {
+  const next = Math.max(11, Math.min(22, Math.round(size)));
+  if (next === prefs.fontSize) return;
+  savePrefs({ fontSize: next });
+  document.documentElement.style.setProperty('--message-font-size', `${next}px`);
+}
+
+function wireFontGestures() {
+  ui.list.addEventListener('wheel', (event) => {
+    if (!(event.ctrlKey || event.metaKey)) return;
+    event.preventDefault();
+    setFontSize(prefs.fontSize + (event.deltaY < 0 ? 1 : -1));
+  }, { passive: false });
+  let pinch = null;
+  const dist = (t) => Math.hypot(t[0].clientX - t[1].clientX, t[0].clientY - t[1].clientY);
+  ui.list.addEventListener('touchstart', (e) => { if (e.touches.length === 2) pinch = { d: dist(e.touches), size: prefs.fontSize }; }, { passive: true });
+  ui.list.addEventListener('touchmove', (e) => {
+    if (pinch && e.touches.length === 2) { e.preventDefault(); setFontSize(pinch.size * (dist(e.touches) / pinch.d)); }
+  }, { passive: false });
+  ui.list.addEventListener('touchend', () => { pinch = null; }, { passive: true });
 }
 
 // ---------- start-up ----------
@@ -484,52 +841,82 @@ async function loadPeople() {
   state.colors = colors && typeof colors === 'object' ? colors : {};
   state.avatars = new Set(Array.isArray(avatars) ? avatars : []);
   emit('avatars');
-  if (state.current && state.current !== 'mentions') refresh();
+  renderMe();
+  if (state.current && state.current !== 'mentions' && conversation(state.current).loaded) refresh();
 }
 
-function heartbeat() {
-  const presence = document.visibilityState === 'visible' ? 'active' : 'hidden';
-  api.post('/presence', { json: { state: presence } }).catch(() => {});
+function unreadAlerts(before) {
+  // A rise in unread elsewhere while MiniMost is not in front rings (§14); mentions ring always.
+  if (startupQuiet) return;
+  const after = totalUnread();
+  if (after > before && !looking()) chime();
 }
 
 async function start() {
   state.me = api.config.user || document.getElementById('app').dataset.user || '';
+  loadPrefs(state.me);
+  state.fontSize = prefs.fontSize;
+  import('./views/settings.js').then((m) => m.applyAppearance(prefs)).catch(() => {});
+  document.documentElement.style.setProperty('--message-font-size', `${prefs.fontSize}px`);
   api.setSessionEndedHandler(() => onSessionRevoked({ reason: 'expired' }));
   buildShell();
+  renderMe();
+  loadOpenedDms();
   mountSidebar(ui.sidebar, { onOpen: (id) => openChannel(id), onNewDm: newDm, onNewPrivate: newPrivate, onCloseDm: closeDm });
   mountMessages(ui.list, ui.pill, {
-    loadOlder, edit: startEdit, remove, reply, react, pin, quote, retry, discard, isUser,
+    loadOlder, edit: startEdit, remove, reply, react, pin, quote, retry, discard, isUser, pickReaction,
     isEditing: (id) => id === editingId, editor, title: titleOf,
   });
+  setGrowHandler(() => refresh());
   mountComposer(ui.composer, {
     send,
     typing: (id) => api.post(api.channelPath('/typing', id)).catch(() => {}),
     editLast,
+    members: channelMembers,
   });
+  composerHint();
+  wireFontGestures();
+  const withTotal = (fn) => (data, e, ch) => { const before = totalUnread(); fn(data, e, ch); updateTitle(); unreadAlerts(before); };
   events.init({
     messages: onMessages,
     typing: onTyping,
-    pins: (pins, _e, ch) => { if (ch === state.current) { state.pins = pins; applyPinFlags(ch); refresh(); } },
-    read_receipts: (data) => { state.receipts = data; },
+    pins: (pins, _e, ch) => { if (ch === state.current) { state.pins = pins; applyPinFlags(ch); refresh(); updateTopbar(); } },
+    read_receipts: (data, _e, ch) => { if (ch === state.current) { state.receipts = data; refresh(); } },
     online_users: (data) => {
       state.online = data;
       emit('presence');
+      renderMe();
       if (state.current && state.current !== 'mentions' && conversation(state.current).loaded) refresh();
     },
-    dms: (data) => {
+    dms: withTotal((data) => {
       state.dms = data;
-      for (const d of data) state.openedDms.delete(d.channel);
-      for (const d of data) for (const u of d.users) if (!isUser(u) && u !== 'system') loadPeople();
-      emit('dms'); updateTitle();
-    },
-    channel_unreads: (data) => { state.channelUnreads = data; emit('unreads'); updateTitle(); },
-    private_channels: (data) => {
+      let changed = false;
+      for (const d of data) if (state.openedDms.delete(d.channel)) changed = true;
+      if (changed) saveOpenedDms();
+      if (data.some((d) => d.users.some((u) => !isUser(u) && u !== 'system'))) loadPeople();
+      emit('dms');
+    }),
+    channel_unreads: withTotal((data) => { state.channelUnreads = data; emit('unreads'); }),
+    private_channels: withTotal((data) => {
+      const wasMember = state.current && state.current.startsWith('private:') && state.privateChannels.some((p) => p.channel === state.current);
       state.privateChannels = data;
-      emit('private'); updateTitle();
-      if (state.current && state.current.startsWith('private:')) ui.title.textContent = titleOf(state.current);
+      emit('private');
+      if (wasMember && !data.some((p) => p.channel === state.current)) openChannel(state.channels[0] || 'mentions');
+      updateTopbar();
+      if (state.current && state.current.startsWith('private:')) relabel(state.current);
+    }),
+    mentions: (data) => {
+      const known = new Set(state.mentions.map((m) => m.id));
+      state.mentions = data;
+      emit('mentions');
+      const fresh = data.filter((m) => !known.has(m.id) && !isMuted(m.channel));
+      if (fresh.length && !startupQuiet && fresh[0].channel !== state.current) {
+        chime();
+        desktop(`${fresh[0].sender} mentioned you in ${titleOf(fresh[0].channel)}`, plainPreview(fresh[0].content || '', 140), () => jumpTo(fresh[0].id, fresh[0].channel), `mention-${fresh[0].id}`);
+      }
+      if (state.current === 'mentions') renderMentions(ui.mentions, { open: (ch, id) => jumpTo(id, ch), isUser });
     },
-    mentions: (data) => { state.mentions = data; emit('mentions'); if (state.current === 'mentions') renderMentions(ui.mentions, { open: openChannel, isUser }); },
-    unread_count: (data) => { state.dmUnreadTotal = data.count || 0; updateTitle(); },
+    unread_count: withTotal((data) => { state.dmUnreadTotal = data.count || 0; }),
     session_revoked: onSessionRevoked,
   }, connectionStatus);
 
@@ -538,31 +925,26 @@ async function start() {
   emit('channels');
   heartbeat();
   setInterval(heartbeat, 30000);
+  for (const type of ['pointerdown', 'keydown', 'wheel', 'touchstart']) document.addEventListener(type, activity, { passive: true, capture: true });
+  activity();
   document.addEventListener('visibilitychange', () => {
     heartbeat();
-    if (document.visibilityState === 'visible' && state.current) markRead(state.current);
+    if (document.visibilityState === 'visible' && state.current && state.current !== 'mentions') markRead(state.current);
+  });
+  window.addEventListener('focus', () => { if (markPending && state.current && state.current !== 'mentions') markRead(state.current); });
+  window.addEventListener('pagehide', () => {
+    api.request('POST', '/presence', { json: { state: 'offline' }, keepalive: true }).catch(() => {});
   });
   const remembered = lastChannel();
   const valid = remembered && (state.channels.includes(remembered) || remembered.startsWith('dm:') || remembered.startsWith('private:') || remembered === 'mentions');
   openChannel(valid ? remembered : state.channels[0] || 'mentions');
-  on('current', () => { ui.title.textContent = state.current ? titleOf(state.current) : ''; });
+  on('current', updateTopbar);
+  on('private', updateTopbar);
   document.addEventListener('keydown', globalKeys);
+  // The backlog that arrives at start-up is silent (§14).
+  setTimeout(() => { startupQuiet = false; }, 3000);
   if ('serviceWorker' in navigator) navigator.serviceWorker.register('/sw.js', { scope: '/' }).catch(() => {});
+  window.minimostDebug = { domInfo, unreadFor };
 }
 
-function globalKeys(event) {
-  const target = event.target;
-  const typing = target instanceof HTMLElement && (target.isContentEditable || ['INPUT', 'TEXTAREA', 'SELECT'].includes(target.tagName));
-  if (document.querySelector('dialog[open]')) return;
-  if (event.key === 'Escape' && typing) { target.blur(); return; }
-  if (typing || event.ctrlKey || event.metaKey || event.altKey) return;
-  if (event.key === 'i') { event.preventDefault(); focusComposer(); }
-  else if (event.key === 'o') { event.preventDefault(); newDm(); }
-  else if (event.key === '/' || event.key === 'f') { event.preventDefault(); openSearch(); }
-  else if (event.key === 'j') ui.list.scrollBy({ top: 80 });
-  else if (event.key === 'k') ui.list.scrollBy({ top: -80 });
-  else if (event.key === 'G') ui.list.scrollTop = ui.list.scrollHeight;
-}
-
-void showError;
 start();

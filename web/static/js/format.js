@@ -3,6 +3,7 @@
 // in plain text. Output is DOM nodes, so user text is never interpreted as HTML.
 
 import { h } from './render.js';
+import { highlight, languageOf } from './highlight.js';
 
 const MARKERS = [
   ['**', 'strong', true],
@@ -64,7 +65,7 @@ function codeBlock(code, lang) {
   });
   return h('div', { class: 'code-block' },
     h('div', { class: 'code-head' }, h('span', { class: 'code-lang' }, lang || 'text'), copy),
-    h('pre', { tabindex: '0' }, h('code', null, code)));
+    h('pre', { tabindex: '0', 'aria-label': `${lang || 'text'} code` }, h('code', null, languageOf(lang) ? highlight(code, lang) : code)));
 }
 
 function isWord(ch) {

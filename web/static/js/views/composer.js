@@ -4,6 +4,9 @@
 import { h, clear, icon, ICONS } from '../render.js';
 import { state, saveDraft, loadDraft, titleOf } from '../store.js';
 import { config } from '../api.js';
+import { prefs } from '../notify.js';
+import { MOD, IS_MAC } from '../keys.js';
+import { mentionSuggest, rank } from './suggest.js';
 
 const MAX = config.max_message_chars || 10000;
 let el = {};
@@ -24,13 +27,20 @@ export function mountComposer(root, options) {
   el.counter = h('span', { class: 'counter', hidden: true, 'aria-live': 'polite' });
   el.send = h('button', { type: 'submit', class: 'button button-primary send-button', 'aria-label': 'Send' }, icon(ICONS.send, 16), h('span', { class: 'send-text' }, 'Send'));
   el.error = h('div', { class: 'composer-error', role: 'alert', hidden: true });
+  const fmt = (label, key, text, marker) => h('button', { type: 'button', class: 'icon-button fmt-button', 'aria-label': `${label} (${MOD}+${key})`, title: `${label} (${MOD}+${key})`, onclick: () => wrap(el.input, marker) }, h('span', { class: `fmt-${text}` }, text));
+  el.emoji = h('button', { type: 'button', class: 'icon-button', 'aria-label': 'Insert emoji', title: 'Insert emoji', onclick: () => openEmoji() }, icon(ICONS.smile));
+  el.code = h('button', { type: 'button', class: 'icon-button', 'aria-label': 'Insert code block', title: 'Insert code block', onclick: () => openCodePicker() }, h('span', { class: 'fmt-code' }, '</>'));
   el.form = h('form', { class: 'composer' }, el.reply, el.staged,
     h('div', { class: 'composer-box' }, el.input,
-      h('div', { class: 'composer-tools' }, el.attach, el.file, h('span', { class: 'spacer' }), el.counter, el.send)),
+      h('div', { class: 'composer-tools' }, el.attach, el.file,
+        fmt('Bold', 'B', 'B', '**'), fmt('Italic', 'I', 'I', '*'), fmt('Underline', 'U', 'U', '__'), fmt('Strikethrough', 'S', 'S', '~~'),
+        h('button', { type: 'button', class: 'icon-button fmt-button', 'aria-label': 'Inline code', title: 'Inline code', onclick: () => wrap(el.input, '`') }, h('span', { class: 'fmt-code' }, '`')),
+        el.code, el.emoji, h('span', { class: 'spacer' }), el.counter, el.send)),
     el.error);
   root.append(el.form);
 
   el.form.addEventListener('submit', (event) => { event.preventDefault(); submit(); });
+  mentionSuggest(el.input, { members: () => (handlers.members ? handlers.members(channel) : []) });
   el.input.addEventListener('keydown', onKey);
   el.input.addEventListener('input', () => { update(); ping(); persist(); });
   el.input.addEventListener('paste', (event) => {
@@ -72,12 +82,26 @@ export function setChannel(id) {
   update();
 }
 
+/** Updates the composer's name after a rename, leaving the text alone. */
+export function relabel(id) {
+  if (id !== channel) return;
+  const name = titleOf(id);
+  el.input.setAttribute('aria-label', `Message ${name}`);
+  el.input.placeholder = `Message ${name}`;
+}
+
 function persist() {
   if (channel) saveDraft(channel, el.input.value, replyTo);
 }
 
 function onKey(event) {
-  if (event.key === 'Enter' && !event.shiftKey && !event.isComposing) {
+  const mod = IS_MAC ? event.metaKey : event.ctrlKey;
+  if (mod && !event.altKey && FORMAT_KEYS[event.key.toLowerCase()]) {
+    event.preventDefault();
+    wrap(el.input, FORMAT_KEYS[event.key.toLowerCase()]);
+    return;
+  }
+  if (event.key === 'Enter' && !event.shiftKey && !event.isComposing && (prefs.enterNewline ? mod : true)) {
     event.preventDefault();
     submit();
   } else if (event.key === 'ArrowUp' && el.input.value === '' && !files.length) {
@@ -175,4 +199,84 @@ export function restore(text) {
   el.input.value = text;
   update();
   persist();
+}
+
+const FORMAT_KEYS = { b: '**', i: '*', u: '__', s: '~~' };
+
+/** Wraps the selection in `marker`, or inserts an empty pair with the caret inside (§8). */
+export function wrap(area, marker) {
+  const { selectionStart: a, selectionEnd: b, value } = area;
+  const chosen = value.slice(a, b);
+  area.setRangeText(`${marker}${chosen}${marker}`, a, b, 'select');
+  if (chosen) area.setSelectionRange(a + marker.length, b + marker.length);
+  else area.setSelectionRange(a + marker.length, a + marker.length);
+  area.focus();
+  area.dispatchEvent(new Event('input'));
+}
+
+async function openEmoji() {
+  const { openPicker } = await import('./picker.js');
+  const { EMOJI } = await import('../emoji.js');
+  openPicker({
+    anchor: el.emoji,
+    keepOpen: true,
+    title: 'Insert emoji',
+    onPick: (name) => {
+      const area = el.input;
+      area.setRangeText(EMOJI[name], area.selectionStart, area.selectionEnd, 'end');
+      area.dispatchEvent(new Event('input'));
+    },
+  });
+}
+
+const CODE_LANGS = [['Plain text', ''], ['Python', 'python'], ['JavaScript', 'javascript'], ['TypeScript', 'typescript'], ['C', 'c'], ['C++', 'cpp'], ['Java', 'java'], ['Go', 'go'], ['Rust', 'rust'], ['Bash/Shell', 'bash'], ['Makefile', 'makefile'], ['CMake', 'cmake'], ['Groovy', 'groovy'], ['VHDL', 'vhdl'], ['Verilog', 'verilog'], ['HTML', 'html'], ['XML', 'xml'], ['JSON', 'json']];
+
+/** The code picker: a fuzzy search over the languages; fences the selection on its own lines. */
+function openCodePicker() {
+  const area = el.input;
+  const start = area.selectionStart;
+  const end = area.selectionEnd;
+  const search = h('input', { type: 'search', class: 'picker-search', 'aria-label': 'Code language', placeholder: 'Language', role: 'combobox', 'aria-expanded': 'true', 'aria-controls': 'code-langs', autocomplete: 'off' });
+  const list = h('ul', { class: 'suggest-list code-langs', id: 'code-langs', role: 'listbox', 'aria-label': 'Languages' });
+  const box = h('div', { class: 'picker code-picker', role: 'dialog', 'aria-label': 'Insert code block' }, search, list);
+  let items = CODE_LANGS;
+  let active = 0;
+  const render = () => {
+    const term = search.value.trim();
+    items = term ? rank(CODE_LANGS.map(([n]) => n), term, 20).map((x) => CODE_LANGS.find(([n]) => n === x.name)) : CODE_LANGS;
+    active = Math.min(active, Math.max(0, items.length - 1));
+    list.replaceChildren(...items.map(([name], i) => h('li', { role: 'option', id: `code-lang-${i}`, class: ['suggest-item', i === active && 'is-active'], 'aria-selected': String(i === active), onmousedown: (e) => { e.preventDefault(); pick(i); } }, name)));
+    if (items.length) search.setAttribute('aria-activedescendant', `code-lang-${active}`);
+  };
+  const close = () => { box.remove(); document.removeEventListener('pointerdown', outside, true); };
+  const outside = (e) => { if (!box.contains(e.target)) close(); };
+  const pick = (i) => {
+    const [, word] = items[i] || CODE_LANGS[0];
+    close();
+    const value = area.value;
+    const chosen = value.slice(start, end);
+    const before = start > 0 && value[start - 1] !== '\n' ? '\n' : '';
+    const after = end < value.length && value[end] !== '\n' ? '\n' : '';
+    const text = `${before}\`\`\`${word}\n${chosen}\n\`\`\`${after}`;
+    area.setRangeText(text, start, end, 'end');
+    const caret = start + before.length + 3 + word.length + 1 + chosen.length;
+    area.focus();
+    area.setSelectionRange(caret, caret);
+    area.dispatchEvent(new Event('input'));
+  };
+  search.addEventListener('input', () => { active = 0; render(); });
+  search.addEventListener('keydown', (e) => {
+    if (e.key === 'ArrowDown' || e.key === 'ArrowUp') { e.preventDefault(); active = (active + (e.key === 'ArrowDown' ? 1 : items.length - 1)) % Math.max(1, items.length); render(); }
+    else if (e.key === 'Enter' || e.key === 'Tab') { e.preventDefault(); if (items.length) pick(active); }
+    else if (e.key === 'Escape') { e.preventDefault(); e.stopPropagation(); close(); area.focus(); }
+  });
+  document.addEventListener('pointerdown', outside, true);
+  el.form.append(box);
+  render();
+  search.focus();
+}
+
+/** Re-reads preferences that change how the composer behaves (Settings → Messages). */
+export function composerHint() {
+  el.input.setAttribute('aria-keyshortcuts', prefs.enterNewline ? `${MOD}+Enter` : 'Enter');
 }

@@ -105,3 +105,36 @@ export function fuzzy(text, term) {
   for (const ch of text) if (ch === term[i]) i += 1;
   return i === term.length;
 }
+
+/**
+ * A general modal on <dialog>: a titled box whose content the caller builds. Esc closes it
+ * (the native cancel event), focus returns to the opener, `onClose` runs once.
+ * Returns {dialog, close}.
+ */
+export function modal({ title, content, className = '', onClose = null, focus = null, label = null }) {
+  seq += 1;
+  const id = `modal${seq}`;
+  const opener = document.activeElement;
+  const closeButton = h('button', { type: 'button', class: 'icon-button dialog-close', 'aria-label': 'Close' }, '×');
+  const dialog = h('dialog', { class: ['dialog', className], 'aria-labelledby': label ? null : `${id}-title`, 'aria-label': label },
+    h('div', { class: 'dialog-head' }, h('h2', { id: `${id}-title` }, title), closeButton),
+    content);
+  const close = () => { if (dialog.open) dialog.close(); };
+  closeButton.addEventListener('click', close);
+  dialog.addEventListener('close', () => {
+    dialog.remove();
+    if (onClose) onClose();
+    if (opener instanceof HTMLElement && opener.isConnected) opener.focus();
+  });
+  // A click on the backdrop (the dialog element itself, outside its box) closes it.
+  dialog.addEventListener('click', (event) => { if (event.target === dialog) close(); });
+  document.body.append(dialog);
+  dialog.showModal();
+  (focus || closeButton).focus();
+  return { dialog, close, closeButton };
+}
+
+/** Whether any dialog, menu, picker or popup is open (D2: chat shortcuts are inert then). */
+export function popupOpen() {
+  return Boolean(document.querySelector('dialog[open], .picker, .popup-menu, .suggest-list:not([hidden]), .profile-card'));
+}
