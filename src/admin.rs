@@ -34,6 +34,20 @@ async fn dispatch(app: AppRef, reload: mpsc::UnboundedSender<()>, request: Value
             Ok(data) => Reply::ok(data),
             Err(e) => Reply::fail(1, format!("channels unavailable: {e}")),
         },
+        "cleanup" => {
+            let dry_run = request
+                .get("dry_run")
+                .and_then(Value::as_bool)
+                .unwrap_or(false);
+            match crate::ops::retention::run(&app, dry_run).await {
+                Ok(report) => Reply::ok(serde_json::to_value(report).unwrap_or(Value::Null)),
+                Err(e) => Reply::fail(1, format!("cleanup failed: {e}")),
+            }
+        }
+        "backup" => match backup(&app).await {
+            Ok(reply) => reply,
+            Err(e) => Reply::fail(1, format!("backup failed: {e}")),
+        },
         "reload" => match reload.send(()) {
             Ok(()) => Reply::ok(json!({ "reload": "requested" })),
             Err(_) => Reply::fail(1, "the daemon is shutting down"),
@@ -44,15 +58,27 @@ async fn dispatch(app: AppRef, reload: mpsc::UnboundedSender<()>, request: Value
 
 /// `minimostctl status`.
 pub async fn status(app: &AppRef) -> Result<Value, StoreError> {
-    let (users, messages) = app
+    let (users, messages, last_cleanup) = app
         .readers
         .read(|conn| {
             let users: i64 = conn.query_row("SELECT count(*) FROM users", [], |r| r.get(0))?;
             let messages: i64 =
                 conn.query_row("SELECT count(*) FROM messages", [], |r| r.get(0))?;
-            Ok((users, messages))
+            let last_cleanup: Option<String> = conn
+                .query_row(
+                    "SELECT value FROM meta WHERE key = 'last_cleanup_ts'",
+                    [],
+                    |r| r.get(0),
+                )
+                .ok();
+            Ok((
+                users,
+                messages,
+                last_cleanup.and_then(|v| v.parse::<f64>().ok()),
+            ))
         })
         .await?;
+    let uploads_bytes = dir_size(&app.state_dir.join("uploads"));
     Ok(json!({
         "version": env!("CARGO_PKG_VERSION"),
         "uptime_seconds": app.uptime().as_secs(),
@@ -61,6 +87,8 @@ pub async fn status(app: &AppRef) -> Result<Value, StoreError> {
         "users": users,
         "messages": messages,
         "database_bytes": store::disk_size(&app.db_path),
+        "uploads_bytes": uploads_bytes,
+        "last_cleanup_ts": last_cleanup,
         "stun_binding_requests_answered": app.counters.stun_answered.load(Ordering::Relaxed),
         "requests_served": app.counters.requests.load(Ordering::Relaxed),
     }))
@@ -88,4 +116,83 @@ pub async fn channels(app: &AppRef) -> Result<Value, StoreError> {
         })
         .await?;
     Ok(json!({ "public": public, "private": private }))
+}
+
+/// `minimostctl backup FILE`: a consistent snapshot of the database (VACUUM INTO on a read
+/// connection, so users keep chatting) plus the files, archived in the state directory (the only
+/// place the sandboxed daemon may write) and streamed to minimostctl, which writes FILE.
+pub async fn backup(app: &AppRef) -> Result<Reply, String> {
+    let stamp = format!(
+        "{}-{:08x}",
+        crate::domain::time::now() as u64,
+        rand::random::<u32>()
+    );
+    let snapshot = app.state_dir.join(format!(".backup-{stamp}.db"));
+    let archive = app.state_dir.join(format!(".backup-{stamp}.tar.gz"));
+    let target = snapshot.clone();
+    app.readers
+        .read(move |conn| {
+            conn.execute("VACUUM INTO ?1", [target.to_string_lossy().as_ref()])?;
+            Ok(())
+        })
+        .await
+        .map_err(|e| e.to_string())?;
+    let state_dir = app.state_dir.clone();
+    let config = app.config_path.clone();
+    let (snapshot_path, archive_path) = (snapshot.clone(), archive.clone());
+    let built = tokio::task::spawn_blocking(move || {
+        let summary = crate::ops::backup::write_archive(
+            &archive_path,
+            &snapshot_path,
+            &state_dir,
+            config.as_deref(),
+        );
+        let _ = std::fs::remove_file(&snapshot_path);
+        let summary = summary.map_err(|e| e.to_string())?;
+        let bytes = std::fs::read(&archive_path).map_err(|e| e.to_string())?;
+        let digest = {
+            use sha2::Digest;
+            hex::encode(sha2::Sha256::digest(&bytes))
+        };
+        Ok::<_, String>((summary, bytes.len() as u64, digest))
+    })
+    .await
+    .map_err(|e| e.to_string())?;
+    let (summary, size, digest) = match built {
+        Ok(built) => built,
+        Err(e) => {
+            let _ = std::fs::remove_file(&snapshot);
+            let _ = std::fs::remove_file(&archive);
+            return Err(e);
+        }
+    };
+    tracing::info!(
+        FILES = summary.files,
+        MESSAGES = summary.messages,
+        BYTES = size,
+        "backup taken"
+    );
+    let mut reply = Reply::ok(json!({
+        "files": summary.files,
+        "messages": summary.messages,
+        "users": summary.users,
+        "attachment_bytes": size,
+        "attachment_sha256": digest,
+    }));
+    reply.attachment = Some(archive);
+    Ok(reply)
+}
+
+/// Total size of the regular files directly in `dir`.
+fn dir_size(dir: &std::path::Path) -> u64 {
+    std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .flatten()
+                .filter_map(|e| e.metadata().ok())
+                .filter(|m| m.is_file())
+                .map(|m| m.len())
+                .sum()
+        })
+        .unwrap_or(0)
 }

@@ -11,6 +11,7 @@ pub mod cli;
 pub mod domain;
 pub mod http;
 pub mod live;
+pub mod ops;
 pub mod server;
 pub mod store;
 pub mod system;
@@ -69,6 +70,8 @@ pub enum RunError {
     Store(#[from] store::StoreError),
     #[error("socket: {0}")]
     Socket(#[from] std::io::Error),
+    #[error("session key: {0}")]
+    SessionKey(std::io::Error),
 }
 
 /// Time allowed for in-flight requests after SIGTERM; systemd's TimeoutStopSec is larger.
@@ -110,6 +113,7 @@ pub async fn run(
         .map(|a| a.to_string())
         .collect();
 
+    let security = http::auth::Security::load(&options.state_dir).map_err(RunError::SessionKey)?;
     let app: AppRef = Arc::new(App::new(AppParts {
         settings: options.settings,
         tls,
@@ -122,6 +126,7 @@ pub async fn run(
         notifier: notifier.clone(),
         shutdown: control.shutdown.clone(),
         https_port,
+        security,
     }));
 
     let router = http::router(app.clone());
@@ -140,6 +145,7 @@ pub async fn run(
     }
 
     let mut side_tasks = Vec::new();
+    side_tasks.push(tokio::spawn(http::auth::maintenance(app.clone())));
     for socket in listeners.stun {
         socket.set_nonblocking(true)?;
         let socket = tokio::net::UdpSocket::from_std(socket)?;
@@ -164,6 +170,8 @@ pub async fn run(
     let status = format!("serving {scheme} on {}", addresses.join(", "));
     tracing::info!(ADDRESSES = %addresses.join(","), "ready: {status}");
     notifier.ready(&status);
+
+    side_tasks.push(tokio::spawn(ops::retention::schedule(app.clone())));
 
     if let Some(interval) = notifier.watchdog_interval() {
         side_tasks.push(tokio::spawn(watchdog(app.clone(), probes, interval)));

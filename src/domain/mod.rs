@@ -1,5 +1,6 @@
 //! The rules of the product as plain functions over plain types: no HTTP, no SQL, no I/O.
 
+pub mod calls;
 pub mod change;
 pub mod channel;
 pub mod clock;
@@ -9,6 +10,7 @@ pub mod notices;
 pub mod password_hash;
 pub mod password_policy;
 pub mod reactions;
+pub mod screenshare;
 pub mod time;
 pub mod tokens;
 pub mod uploads;

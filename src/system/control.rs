@@ -24,6 +24,10 @@ pub struct Reply {
     /// The exit status minimostctl should use for this outcome.
     #[serde(default)]
     pub exit: i32,
+    /// A file to send after the reply line (its size is in `data.attachment_bytes`); it is
+    /// deleted once sent. Used by backups, which the daemon may write only in its own folders.
+    #[serde(skip)]
+    pub attachment: Option<std::path::PathBuf>,
 }
 
 impl Reply {
@@ -33,6 +37,7 @@ impl Reply {
             data,
             error: None,
             exit: 0,
+            attachment: None,
         }
     }
 
@@ -42,6 +47,7 @@ impl Reply {
             data: Value::Null,
             error: Some(error.into()),
             exit,
+            attachment: None,
         }
     }
 }
@@ -112,8 +118,22 @@ async fn session(stream: UnixStream, handler: Handler) -> std::io::Result<()> {
             }
         };
         write_reply(&mut write, &reply).await?;
+        if let Some(path) = &reply.attachment {
+            let sent = send_file(&mut write, path).await;
+            let _ = tokio::fs::remove_file(path).await;
+            sent?;
+        }
     }
     Ok(())
+}
+
+async fn send_file(
+    write: &mut tokio::net::unix::OwnedWriteHalf,
+    path: &Path,
+) -> std::io::Result<()> {
+    let mut file = tokio::fs::File::open(path).await?;
+    tokio::io::copy(&mut file, write).await?;
+    write.flush().await
 }
 
 async fn write_reply(
@@ -147,6 +167,62 @@ pub fn request(socket: &Path, request: &Value) -> Result<Reply, ClientError> {
         .map_err(ClientError::Io)?;
     serde_json::from_str(&reply)
         .map_err(|e| ClientError::Protocol(format!("unreadable reply: {e}")))
+}
+
+/// Like [`request`], for a command whose reply carries a file: writes it to `out` (through a
+/// temporary file, renamed once complete) and checks its SHA-256 against `data.attachment_sha256`.
+pub fn request_download(socket: &Path, request: &Value, out: &Path) -> Result<Reply, ClientError> {
+    use sha2::Digest;
+    use std::io::{BufRead, Read, Write};
+    let mut stream =
+        std::os::unix::net::UnixStream::connect(socket).map_err(|source| ClientError::Connect {
+            path: socket.display().to_string(),
+            source,
+        })?;
+    let mut line = serde_json::to_vec(request).map_err(|e| ClientError::Protocol(e.to_string()))?;
+    line.push(b'\n');
+    stream.write_all(&line).map_err(ClientError::Io)?;
+    stream
+        .shutdown(std::net::Shutdown::Write)
+        .map_err(ClientError::Io)?;
+    let mut reader = std::io::BufReader::new(stream);
+    let mut text = String::new();
+    reader.read_line(&mut text).map_err(ClientError::Io)?;
+    let reply: Reply = serde_json::from_str(&text)
+        .map_err(|e| ClientError::Protocol(format!("unreadable reply: {e}")))?;
+    if !reply.ok {
+        return Ok(reply);
+    }
+    let size = reply.data["attachment_bytes"]
+        .as_u64()
+        .ok_or_else(|| ClientError::Protocol("the reply announced no file".into()))?;
+    let expected = reply.data["attachment_sha256"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let partial = out.with_extension("partial");
+    let mut file = std::fs::File::create(&partial).map_err(ClientError::Io)?;
+    let mut hasher = sha2::Sha256::new();
+    let mut remaining = reader.take(size);
+    let mut buffer = vec![0u8; 64 * 1024];
+    loop {
+        let n = remaining.read(&mut buffer).map_err(ClientError::Io)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buffer[..n]);
+        file.write_all(&buffer[..n]).map_err(ClientError::Io)?;
+    }
+    file.sync_all().map_err(ClientError::Io)?;
+    let written = file.metadata().map_err(ClientError::Io)?.len();
+    if written != size || hex::encode(hasher.finalize()) != expected {
+        let _ = std::fs::remove_file(&partial);
+        return Err(ClientError::Protocol(format!(
+            "the file arrived incomplete ({written} of {size} bytes)"
+        )));
+    }
+    std::fs::rename(&partial, out).map_err(ClientError::Io)?;
+    Ok(reply)
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -1,0 +1,5 @@
+//! What an administrator needs after day one: backups and restores (and, as they arrive,
+//! retention and metrics).
+
+pub mod backup;
+pub mod retention;
