@@ -51,6 +51,8 @@ pub struct App {
     pub shutdown: CancellationToken,
     /// The first HTTPS listener's port, for default reset-link URLs.
     pub https_port: u16,
+    /// Session key, rate-limit windows and the password-hashing gate (`http::auth`).
+    pub security: crate::http::auth::Security,
 }
 
 /// Shared handle passed to routes as axum state.
@@ -68,6 +70,7 @@ pub struct AppParts {
     pub notifier: Notifier,
     pub shutdown: CancellationToken,
     pub https_port: u16,
+    pub security: crate::http::auth::Security,
 }
 
 impl App {
@@ -87,6 +90,7 @@ impl App {
             started: Instant::now(),
             shutdown: parts.shutdown,
             https_port: parts.https_port,
+            security: parts.security,
         }
     }
 

@@ -1,6 +1,8 @@
 //! The HTTP surface: one router per area, nested here, wrapped in the pipeline of api.md §2.5.
 
+pub mod account;
 pub mod assets;
+pub mod auth;
 pub mod error;
 pub mod health;
 pub mod pages;
@@ -25,6 +27,9 @@ pub fn router(app: AppRef) -> Router {
     let routes = Router::new()
         .merge(health::routes())
         .merge(assets::routes())
+        .merge(account::routes())
+        // Runs after `after_match` (route layers added later wrap earlier ones): §2.5 order.
+        .route_layer(middleware::from_fn_with_state(app.clone(), auth::layer))
         .route_layer(middleware::from_fn_with_state(
             app.clone(),
             pipeline::after_match,

@@ -146,6 +146,12 @@ pub fn import(
     conn.pragma_update(None, "foreign_keys", "ON")?;
     conn.pragma_update(None, "synchronous", "FULL")?;
     conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    // As `Store::open` does for a new database: retention reclaims pages with
+    // `incremental_vacuum`, and the mode can only be chosen before the first table exists.
+    let version: u32 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    if version == 0 {
+        conn.pragma_update(None, "auto_vacuum", "INCREMENTAL")?;
+    }
     migrations::apply(&mut conn)?;
 
     let fp = src.fingerprint();

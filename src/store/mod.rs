@@ -5,6 +5,7 @@
 pub mod channels;
 pub mod import_python;
 pub mod messages;
+pub mod accounts;
 pub mod migrations;
 pub mod readers;
 pub mod writer;

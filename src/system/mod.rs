@@ -9,5 +9,6 @@ pub mod logging;
 pub mod notify;
 pub mod paths;
 pub mod privileges;
+pub mod audit;
 pub mod stun;
 pub mod tls;

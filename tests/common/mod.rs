@@ -32,6 +32,9 @@ pub struct Start {
     pub own_sockets: bool,
     /// Extra environment.
     pub env: Vec<(String, String)>,
+    /// Use this state directory (e.g. one filled by `minimostctl import-python`) instead of a
+    /// fresh one. Its parent must be traversable by `nobody` when the tests run as root.
+    pub state: Option<PathBuf>,
 }
 
 pub struct Daemon {
@@ -62,7 +65,10 @@ impl Daemon {
             std::os::unix::fs::PermissionsExt::from_mode(0o755),
         )
         .unwrap();
-        let state = dir.path().join("state");
+        let state = start
+            .state
+            .clone()
+            .unwrap_or_else(|| dir.path().join("state"));
         let config_path = start.config.as_ref().map(|text| {
             let path = dir.path().join("minimost.toml");
             std::fs::write(&path, text).unwrap();

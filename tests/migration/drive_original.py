@@ -226,6 +226,8 @@ def main():
                     "content": r["content"],
                     "filename": r["filename"],
                     "ts": r["ts"],
+                    # Exact text of the double: JSON readers are not all correctly rounded.
+                    "ts_repr": repr(float(r["ts"])),
                     "edited": r["edited"],
                     "reply_to_id": r["reply_to_id"],
                     "mentions": json.loads(r["mentions"]) if r["mentions"] else None,
