@@ -44,6 +44,7 @@ async fn dispatch(app: AppRef, reload: mpsc::UnboundedSender<()>, request: Value
                 Err(e) => Reply::fail(1, format!("cleanup failed: {e}")),
             }
         }
+        "metrics" => Reply::ok(json!({ "text": metrics(&app) })),
         "backup" => match backup(&app).await {
             Ok(reply) => reply,
             Err(e) => Reply::fail(1, format!("backup failed: {e}")),
@@ -195,4 +196,19 @@ fn dir_size(dir: &std::path::Path) -> u64 {
                 .sum()
         })
         .unwrap_or(0)
+}
+
+/// `minimostctl metrics`: the Prometheus text exposition.
+pub fn metrics(app: &AppRef) -> String {
+    let stats = &app.writer.stats;
+    crate::ops::metrics::render(&crate::ops::metrics::Gauges {
+        open_streams: app.hub.open_streams(),
+        open_connections: app.open_connections(),
+        database_bytes: store::disk_size(&app.db_path),
+        uploads_bytes: dir_size(&app.state_dir.join("uploads")),
+        writer_batches: stats.batches.load(Ordering::Relaxed),
+        writer_jobs: stats.jobs.load(Ordering::Relaxed),
+        writer_largest_batch: stats.largest_batch.load(Ordering::Relaxed),
+        stun_answered: app.counters.stun_answered.load(Ordering::Relaxed),
+    })
 }

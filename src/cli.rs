@@ -58,6 +58,8 @@ pub enum CtlCommand {
     Reload,
     /// List the public channels (from the settings) and the private channels.
     Channels(JsonFlag),
+    /// Print metrics in the Prometheus text format.
+    Metrics,
     /// Run the retention and eviction job now and print what it removed.
     Cleanup {
         /// Report what would be removed without removing anything.
@@ -85,9 +87,6 @@ pub enum CtlCommand {
     /// Import a data directory of the Python MiniMost 0.0.4 into a state directory. Stop the
     /// daemon first: this works on the files directly, not over the control socket.
     ImportPython(ImportPythonArgs),
-    /// Import a data directory of the Python MiniMost 0.0.4 into a state directory. Stop the
-    /// daemon first: this works on the files directly, not over the control socket.
-    ImportPython(ImportPythonArgs),
 }
 
 #[derive(Debug, Args)]
@@ -95,24 +94,6 @@ pub struct JsonFlag {
     /// Print JSON instead of text.
     #[arg(long)]
     pub json: bool,
-}
-
-/// `minimostctl import-python`.
-#[derive(Debug, Args)]
-pub struct ImportPythonArgs {
-    /// The original's data directory (auth.db, presence.db, users/, uploads/, avatars/, and a
-    /// copy of its settings.json).
-    #[arg(value_name = "DIR")]
-    pub dir: PathBuf,
-    /// State directory to import into (under systemd: /var/lib/private/minimost).
-    #[arg(long, value_name = "DIR")]
-    pub state_dir: PathBuf,
-    /// Import even though the state directory already holds accounts or messages.
-    #[arg(long)]
-    pub merge: bool,
-    /// Write the minimost.toml equivalent of settings.json here instead of to stdout.
-    #[arg(long, value_name = "FILE")]
-    pub config_out: Option<PathBuf>,
 }
 
 /// `minimostctl import-python`.

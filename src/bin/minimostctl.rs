@@ -12,9 +12,6 @@ fn main() -> ExitCode {
     if let CtlCommand::ImportPython(import) = &args.command {
         return import_python(&args.socket, import);
     }
-    if let CtlCommand::ImportPython(import) = &args.command {
-        return import_python(&args.socket, import);
-    }
     // Commands that work on files directly, or stream a file, rather than one request/reply.
     match &args.command {
         CtlCommand::Backup { file } => return backup(&args.socket, file),
@@ -26,10 +23,10 @@ fn main() -> ExitCode {
         CtlCommand::Reload => (json!({ "cmd": "reload" }), false),
         CtlCommand::Channels(flag) => (json!({ "cmd": "channels" }), flag.json),
         CtlCommand::ImportPython(_) => unreachable!("handled above"),
-        CtlCommand::ImportPython(_) => unreachable!("handled above"),
         CtlCommand::Cleanup { dry_run, json } => {
             (json!({ "cmd": "cleanup", "dry_run": dry_run }), *json)
         }
+        CtlCommand::Metrics => (json!({ "cmd": "metrics" }), false),
         CtlCommand::Backup { .. } | CtlCommand::Restore { .. } => unreachable!("handled above"),
     };
     let reply = match control::request(&args.socket, &request) {
@@ -60,8 +57,8 @@ fn main() -> ExitCode {
         CtlCommand::Status(_) => print_status(&reply),
         CtlCommand::Channels(_) => print_channels(&reply.data),
         CtlCommand::ImportPython(_) => {}
-        CtlCommand::ImportPython(_) => {}
         CtlCommand::Cleanup { .. } => print_cleanup(&reply.data),
+        CtlCommand::Metrics => print!("{}", reply.data["text"].as_str().unwrap_or_default()),
         CtlCommand::Backup { .. } | CtlCommand::Restore { .. } => {}
         CtlCommand::Reload => {
             println!("Reload requested; the journal says whether the new settings were accepted.")
@@ -198,70 +195,6 @@ fn print_cleanup(data: &Value) {
     println!("  expired messages:      {}", data["messages_expired"]);
     println!("  evicted messages:      {}", data["messages_evicted"]);
     println!("  spent reset tokens:    {}", data["reset_tokens_purged"]);
-}
-
-/// Runs the import on the files directly; the daemon must not be running.
-fn import_python(socket: &std::path::Path, args: &minimost::cli::ImportPythonArgs) -> ExitCode {
-    use minimost::store::import_python::{import, settings_toml, ImportOptions};
-    if control::request(socket, &json!({ "cmd": "status" })).is_ok_and(|r| r.ok) {
-        eprintln!("Error: the daemon is running; stop it first (systemctl stop minimost)");
-        return ExitCode::FAILURE;
-    }
-    // Convert the settings first: a broken settings.json should stop the run before any data
-    // is written, not after.
-    let settings_path = args.dir.join("settings.json");
-    let settings = match std::fs::read_to_string(&settings_path) {
-        Ok(text) => match settings_toml(&text, &settings_path.display().to_string()) {
-            Ok(converted) => Some(converted),
-            Err(e) => {
-                eprintln!("Error: {e}");
-                return ExitCode::FAILURE;
-            }
-        },
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-        Err(e) => {
-            eprintln!("Error: {}: {e}", settings_path.display());
-            return ExitCode::FAILURE;
-        }
-    };
-    let options = ImportOptions { merge: args.merge };
-    let report = match import(&args.dir, &args.state_dir, &options) {
-        Ok(report) => report,
-        Err(e) => {
-            eprintln!("Error: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    for warning in &report.warnings {
-        eprintln!("warning: {warning}");
-    }
-    for (kind, count) in report.counts.rows() {
-        println!("{kind:<17} {count}");
-    }
-    let Some((toml, warnings)) = settings else {
-        eprintln!(
-            "note: no settings.json in {}; the defaults apply",
-            args.dir.display()
-        );
-        return ExitCode::SUCCESS;
-    };
-    for warning in &warnings {
-        eprintln!("warning: {warning}");
-    }
-    match &args.config_out {
-        Some(path) => {
-            if let Err(e) = std::fs::write(path, &toml) {
-                eprintln!("Error: {}: {e}", path.display());
-                return ExitCode::FAILURE;
-            }
-            println!("settings written to {}", path.display());
-        }
-        None => {
-            println!();
-            print!("{toml}");
-        }
-    }
-    ExitCode::SUCCESS
 }
 
 /// Runs the import on the files directly; the daemon must not be running.

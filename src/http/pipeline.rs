@@ -29,6 +29,10 @@ pub struct RequestId(pub String);
 #[derive(Clone, Debug)]
 pub struct LoggedUser(pub String);
 
+/// The matched route pattern, put on the response for the request log and metrics.
+#[derive(Clone, Debug)]
+pub struct MatchedRoute(pub String);
+
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
 fn new_request_id() -> String {
@@ -147,7 +151,13 @@ pub async fn outer(State(app): State<AppRef>, mut request: Request, next: Next) 
         response.headers_mut().insert("x-request-id", value);
     }
     let status = response.status().as_u16();
-    let micros = started.elapsed().as_micros() as u64;
+    let elapsed = started.elapsed();
+    let micros = elapsed.as_micros() as u64;
+    let route = response
+        .extensions()
+        .get::<MatchedRoute>()
+        .map_or("unmatched", |r| r.0.as_str());
+    crate::ops::metrics::record_request(method.as_str(), route, status, elapsed.as_secs_f64());
     tracing::info!(
         REQUEST_ID = %id,
         METHOD = %method,
@@ -240,6 +250,9 @@ pub async fn after_match(State(app): State<AppRef>, request: Request, next: Next
     let (parts, body) = request.into_parts();
     let limited = Body::new(http_body_util::Limited::new(body, limit as usize));
     let mut response = next.run(Request::from_parts(parts, limited)).await;
+    response
+        .extensions_mut()
+        .insert(MatchedRoute(matched.clone()));
     // An extractor that hit the limit while streaming answers 413 through axum's rejection;
     // give it the contract's body.
     if response.status() == StatusCode::PAYLOAD_TOO_LARGE

@@ -2,4 +2,5 @@
 //! retention and metrics).
 
 pub mod backup;
+pub mod metrics;
 pub mod retention;
