@@ -3,10 +3,14 @@
 pub mod account;
 pub mod assets;
 pub mod auth;
+pub mod channels;
+pub mod chat;
 pub mod error;
+pub mod events;
 pub mod health;
 pub mod pages;
 pub mod pipeline;
+pub mod presence;
 
 use std::net::SocketAddr;
 
@@ -28,6 +32,10 @@ pub fn router(app: AppRef) -> Router {
         .merge(health::routes())
         .merge(assets::routes())
         .merge(account::routes())
+        .merge(chat::routes())
+        .merge(channels::routes())
+        .merge(events::routes())
+        .merge(presence::routes())
         // Runs after `after_match` (route layers added later wrap earlier ones): §2.5 order.
         .route_layer(middleware::from_fn_with_state(app.clone(), auth::layer))
         .route_layer(middleware::from_fn_with_state(
