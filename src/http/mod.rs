@@ -11,6 +11,7 @@ pub mod health;
 pub mod pages;
 pub mod pipeline;
 pub mod presence;
+pub mod search;
 
 use std::net::SocketAddr;
 
@@ -36,6 +37,7 @@ pub fn router(app: AppRef) -> Router {
         .merge(channels::routes())
         .merge(events::routes())
         .merge(presence::routes())
+        .merge(search::routes())
         // Runs after `after_match` (route layers added later wrap earlier ones): §2.5 order.
         .route_layer(middleware::from_fn_with_state(app.clone(), auth::layer))
         .route_layer(middleware::from_fn_with_state(

@@ -8,6 +8,7 @@ pub mod messages;
 pub mod accounts;
 pub mod migrations;
 pub mod readers;
+pub mod search;
 pub mod writer;
 
 use std::path::{Path, PathBuf};
