@@ -149,8 +149,7 @@ fn visible_rows(conn: &Connection, user: &str, channel: &str) -> Vec<Seen> {
                     filename: r.get(3)?,
                     ts: r.get(4)?,
                     edited: r.get(5)?,
-                    mentions: mentions
-                        .map(|m| sorted_names(serde_json::from_str(&m).unwrap())),
+                    mentions: mentions.map(|m| sorted_names(serde_json::from_str(&m).unwrap())),
                     reactions: None,
                 },
             ))
@@ -165,7 +164,9 @@ fn visible_rows(conn: &Connection, user: &str, channel: &str) -> Vec<Seen> {
                 .prepare("SELECT emoji, username FROM reactions WHERE message_id = ?1")
                 .unwrap();
             for pair in s
-                .query_map([id], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
+                .query_map([id], |r| {
+                    Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+                })
                 .unwrap()
             {
                 let (emoji, name) = pair.unwrap();
@@ -241,7 +242,8 @@ fn run_import(py: &Path, state: &Path, config_out: &Path) -> (BTreeMap<String, u
 }
 
 fn make_python_data(out: &Path) -> Option<Value> {
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/migration/make_python_data.sh");
+    let script =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/migration/make_python_data.sh");
     let output = Command::new("sh").arg(script).arg(out).output().unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
     if output.status.code() == Some(3) {

@@ -38,9 +38,7 @@ use crate::domain::{mentions, reactions, uploads, username};
 pub enum ImportError {
     #[error("{0} is not a Python MiniMost data directory (no auth.db)")]
     NotADataDir(PathBuf),
-    #[error(
-        "the target {0} already holds data; pass --merge to import into it anyway"
-    )]
+    #[error("the target {0} already holds data; pass --merge to import into it anyway")]
     NotEmpty(PathBuf),
     #[error("the daemon is running (its control socket {0} answers); stop it first")]
     DaemonRunning(PathBuf),
@@ -142,16 +140,17 @@ pub fn import(
     }
     let db_path = state.join("minimost.db");
     let mut conn = Connection::open(&db_path)?;
-    conn.pragma_update(None, "journal_mode", "WAL")?;
-    conn.pragma_update(None, "foreign_keys", "ON")?;
-    conn.pragma_update(None, "synchronous", "FULL")?;
-    conn.busy_timeout(std::time::Duration::from_secs(5))?;
-    // As `Store::open` does for a new database: retention reclaims pages with
-    // `incremental_vacuum`, and the mode can only be chosen before the first table exists.
+    // As `Store::open` intends for a new database: retention reclaims pages with
+    // `incremental_vacuum`. The mode sticks only if chosen before anything writes the file's
+    // header, and switching to WAL does, so it comes first.
     let version: u32 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
     if version == 0 {
         conn.pragma_update(None, "auto_vacuum", "INCREMENTAL")?;
     }
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
     migrations::apply(&mut conn)?;
 
     let fp = src.fingerprint();
@@ -289,7 +288,8 @@ fn open_ro(path: &Path) -> Result<Connection, ImportError> {
         .is_err()
     {
         let uri = format!("file:{}?immutable=1", path.display());
-        let conn = Connection::open_with_flags(uri, flags | OpenFlags::SQLITE_OPEN_URI).map_err(err)?;
+        let conn =
+            Connection::open_with_flags(uri, flags | OpenFlags::SQLITE_OPEN_URI).map_err(err)?;
         conn.query_row("SELECT count(*) FROM sqlite_master", [], |_| Ok(()))
             .map_err(err)?;
         return Ok(conn);
@@ -464,7 +464,11 @@ impl OldMessage {
     }
 }
 
-fn read_messages(path: &Path, conn: &Connection, per_user: bool) -> Result<Vec<OldMessage>, ImportError> {
+fn read_messages(
+    path: &Path,
+    conn: &Connection,
+    per_user: bool,
+) -> Result<Vec<OldMessage>, ImportError> {
     let cols = columns(conn, "messages");
     if cols.is_empty() {
         return Ok(Vec::new());
@@ -489,7 +493,11 @@ fn read_messages(path: &Path, conn: &Connection, per_user: bool) -> Result<Vec<O
     .map(|c| col(&cols, c))
     .collect::<Vec<_>>()
     .join(", ");
-    let order = if cols.contains("id") { "ORDER BY id" } else { "ORDER BY rowid" };
+    let order = if cols.contains("id") {
+        "ORDER BY id"
+    } else {
+        "ORDER BY rowid"
+    };
     let mut statement = conn
         .prepare(&format!("SELECT {list} FROM messages {order}"))
         .map_err(src_err(path))?;
@@ -543,6 +551,9 @@ fn read_messages(path: &Path, conn: &Connection, per_user: bool) -> Result<Vec<O
 
 // ---------------------------------------------------------------------------------------------
 // The run
+
+/// A reaction of the per-user layout: channel, message ts, emoji, reactor.
+type LegacyReaction = (Option<String>, Option<f64>, Option<String>, Option<String>);
 
 /// A message inserted by this run.
 struct NewMessage {
@@ -718,11 +729,11 @@ impl Run<'_> {
             }
             let color = user.color.filter(|c| {
                 let c = c.trim();
-                c.len() == 7
-                    && c.starts_with('#')
-                    && c[1..].bytes().all(|b| b.is_ascii_hexdigit())
+                c.len() == 7 && c.starts_with('#') && c[1..].bytes().all(|b| b.is_ascii_hexdigit())
             });
-            let bio = user.bio.map(|b| b.trim().chars().take(160).collect::<String>());
+            let bio = user
+                .bio
+                .map(|b| b.trim().chars().take(160).collect::<String>());
             self.tx.execute(
                 "INSERT INTO users(username, username_key, password_hash, password_set_ts, \
                  created_ts, failed_attempts, lockout_until, bio, name_color) \
@@ -759,12 +770,7 @@ impl Run<'_> {
                 .map_err(src_err(&auth_path))?;
             for (id, name, _) in &inserted {
                 let entries = statement
-                    .query_map([name], |r| {
-                        Ok((
-                            text(r.get_ref(0)?),
-                            real(r.get_ref(1)?),
-                        ))
-                    })
+                    .query_map([name], |r| Ok((text(r.get_ref(0)?), real(r.get_ref(1)?))))
                     .map_err(src_err(&auth_path))?
                     .collect::<Result<Vec<_>, _>>()
                     .map_err(src_err(&auth_path))?;
@@ -783,12 +789,17 @@ impl Run<'_> {
         for (id, name, avatar) in inserted {
             let Some(file) = avatar else { continue };
             if !uploads::is_plain_file_name(&file) {
-                self.warn(format!("avatar of '{name}' not imported: unsafe file name {file:?}"));
+                self.warn(format!(
+                    "avatar of '{name}' not imported: unsafe file name {file:?}"
+                ));
                 continue;
             }
             let from = self.src.dir.join("avatars").join(&file);
             if !from.is_file() {
-                self.warn(format!("avatar of '{name}' not imported: {} is missing", from.display()));
+                self.warn(format!(
+                    "avatar of '{name}' not imported: {} is missing",
+                    from.display()
+                ));
                 continue;
             }
             copy_into(&from, &avatars_dir, &file)?;
@@ -832,7 +843,12 @@ impl Run<'_> {
                 .map_err(src_err(&path))?;
             rows.into_iter()
                 .filter_map(|(id, name, by, ts)| {
-                    Some((id?, name.unwrap_or_default(), by.unwrap_or_default(), ts.unwrap_or(0.0)))
+                    Some((
+                        id?,
+                        name.unwrap_or_default(),
+                        by.unwrap_or_default(),
+                        ts.unwrap_or(0.0),
+                    ))
                 })
                 .collect()
         };
@@ -844,7 +860,11 @@ impl Run<'_> {
                 continue;
             }
             let name: String = name.trim().chars().take(80).collect();
-            let name = if name.is_empty() { format!("private {old}") } else { name };
+            let name = if name.is_empty() {
+                format!("private {old}")
+            } else {
+                name
+            };
             let created_by = self.spelling(&created_by);
             if self.fresh {
                 self.tx.execute(
@@ -900,12 +920,17 @@ impl Run<'_> {
     }
 
     fn load_message_map(&mut self) -> Result<(), ImportError> {
-        let like = format!("{}msg/%", self.prefix.replace('%', "\\%").replace('_', "\\_"));
+        let like = format!(
+            "{}msg/%",
+            self.prefix.replace('%', "\\%").replace('_', "\\_")
+        );
         let mut statement = self
             .tx
             .prepare("SELECT key, value FROM meta WHERE key LIKE ?1 ESCAPE '\\'")?;
         let rows = statement
-            .query_map([like], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?
+            .query_map([like], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+            })?
             .collect::<Result<Vec<_>, _>>()?;
         let skip = self.prefix.len() + "msg/".len();
         for (key, value) in rows {
@@ -995,13 +1020,21 @@ impl Run<'_> {
             let mentions_json = mention_list
                 .as_ref()
                 .map(|l| serde_json::to_string(l).unwrap_or_else(|_| "[]".into()));
-            let deleted_ts = if deleted { Some(m.deleted_ts.unwrap_or(m.ts)) } else { m.deleted_ts };
-            let edited_ts = if m.edited == 1 { m.edited_ts } else { m.edited_ts.filter(|_| false) };
+            let deleted_ts = if deleted {
+                Some(m.deleted_ts.unwrap_or(m.ts))
+            } else {
+                m.deleted_ts
+            };
+            let edited_ts = m.edited_ts.filter(|_| m.edited == 1);
             let change_ts = [edited_ts, deleted_ts, m.reactions_ts]
                 .into_iter()
                 .flatten()
                 .fold(m.ts, f64::max);
-            let explicit_id = if self.fresh { m.id.filter(|id| *id > 0) } else { None };
+            let explicit_id = if self.fresh {
+                m.id.filter(|id| *id > 0)
+            } else {
+                None
+            };
             self.tx
                 .prepare_cached(
                     "INSERT INTO messages(id, channel, sender, content, content_type, filename, ts, \
@@ -1037,12 +1070,13 @@ impl Run<'_> {
                 } else {
                     username::fold(name)
                 };
-                self.tx
+                let added = self
+                    .tx
                     .prepare_cached(
                         "INSERT OR IGNORE INTO message_mentions(message_id, name_key) VALUES (?1, ?2)",
                     )?
                     .execute(params![id, key])?;
-                self.report.counts.mentions += 1;
+                self.report.counts.mentions += added as u64;
             }
             self.new_messages.insert(
                 id,
@@ -1061,7 +1095,8 @@ impl Run<'_> {
         // reference whose target was not imported rather than let it name a stranger's row.
         if !self.fresh {
             for (id, old_reply) in inserted {
-                let new_reply = old_reply.and_then(|r| self.messages.get(&format!("m{r}")).copied());
+                let new_reply =
+                    old_reply.and_then(|r| self.messages.get(&format!("m{r}")).copied());
                 self.tx.execute(
                     "UPDATE messages SET reply_to_id = ?1 WHERE id = ?2",
                     params![new_reply, id],
@@ -1081,7 +1116,10 @@ impl Run<'_> {
         let mut out: Vec<String> = Vec::new();
         for name in list {
             let name = self.spelling(&name);
-            if !out.iter().any(|n| username::fold(n) == username::fold(&name)) {
+            if !out
+                .iter()
+                .any(|n| username::fold(n) == username::fold(&name))
+            {
                 out.push(name);
             }
         }
@@ -1098,7 +1136,9 @@ impl Run<'_> {
         }
         let ts = new.reaction_ts;
         if !reactions::is_valid(emoji) {
-            self.skip(format!("reaction {emoji:?} on message {id} not imported: unknown name"));
+            self.skip(format!(
+                "reaction {emoji:?} on message {id} not imported: unknown name"
+            ));
             return Ok(());
         }
         let reactor = self.spelling(reactor);
@@ -1149,7 +1189,7 @@ impl Run<'_> {
         if let Some(presence) = &self.src.presence {
             if !columns(presence, "message_reactions").is_empty() {
                 let path = self.src.dir.join("presence.db");
-                let rows: Vec<(Option<String>, Option<f64>, Option<String>, Option<String>)> = {
+                let rows: Vec<LegacyReaction> = {
                     let mut statement = presence
                         .prepare("SELECT channel, msg_ts, emoji, reactor FROM message_reactions")
                         .map_err(src_err(&path))?;
@@ -1200,19 +1240,29 @@ impl Run<'_> {
         };
         let rows: Vec<(Option<i64>, Option<String>, Option<f64>)> = {
             let mut statement = conn
-                .prepare(&format!("SELECT message_id, pinned_by, {ts_col} FROM pins ORDER BY rowid"))
+                .prepare(&format!(
+                    "SELECT message_id, pinned_by, {ts_col} FROM pins ORDER BY rowid"
+                ))
                 .map_err(src_err(&path))?;
             let rows = statement
-                .query_map([], |r| Ok((int(r.get_ref(0)?), text(r.get_ref(1)?), real(r.get_ref(2)?))))
+                .query_map([], |r| {
+                    Ok((int(r.get_ref(0)?), text(r.get_ref(1)?), real(r.get_ref(2)?)))
+                })
                 .map_err(src_err(&path))?
                 .collect::<Result<Vec<_>, _>>()
                 .map_err(src_err(&path))?;
             rows
         };
         for (message, by, ts) in rows {
-            let (Some(message), Some(by)) = (message, by) else { continue };
-            let Some(&id) = self.messages.get(&format!("m{message}")) else { continue };
-            let Some(new) = self.new_messages.get(&id) else { continue };
+            let (Some(message), Some(by)) = (message, by) else {
+                continue;
+            };
+            let Some(&id) = self.messages.get(&format!("m{message}")) else {
+                continue;
+            };
+            let Some(new) = self.new_messages.get(&id) else {
+                continue;
+            };
             if new.deleted {
                 continue;
             }
@@ -1223,7 +1273,9 @@ impl Run<'_> {
                 |r| r.get(0),
             )?;
             if count >= super::messages::MAX_PINS {
-                self.skip(format!("pin of message {id} not imported: the channel has 50 pins"));
+                self.skip(format!(
+                    "pin of message {id} not imported: the channel has 50 pins"
+                ));
                 continue;
             }
             let by = self.spelling(&by);
@@ -1236,7 +1288,12 @@ impl Run<'_> {
         Ok(())
     }
 
-    fn raise_watermark(&mut self, user: &str, raw_channel: &str, ts: f64) -> Result<(), ImportError> {
+    fn raise_watermark(
+        &mut self,
+        user: &str,
+        raw_channel: &str,
+        ts: f64,
+    ) -> Result<(), ImportError> {
         let (Some(user_id), Some(channel)) = (self.user_id(user), self.channel(raw_channel)) else {
             return Ok(());
         };
@@ -1263,7 +1320,13 @@ impl Run<'_> {
                 .prepare("SELECT user, channel, last_read_ts FROM read_state")
                 .map_err(src_err(&path))?;
             let rows = statement
-                .query_map([], |r| Ok((text(r.get_ref(0)?), text(r.get_ref(1)?), real(r.get_ref(2)?))))
+                .query_map([], |r| {
+                    Ok((
+                        text(r.get_ref(0)?),
+                        text(r.get_ref(1)?),
+                        real(r.get_ref(2)?),
+                    ))
+                })
                 .map_err(src_err(&path))?
                 .collect::<Result<Vec<_>, _>>()
                 .map_err(src_err(&path))?;
@@ -1276,7 +1339,13 @@ impl Run<'_> {
                     .prepare("SELECT reader, channel, max(msg_ts) FROM read_receipts GROUP BY reader, channel")
                     .map_err(src_err(&path))?;
                 let rows = statement
-                    .query_map([], |r| Ok((text(r.get_ref(0)?), text(r.get_ref(1)?), real(r.get_ref(2)?))))
+                    .query_map([], |r| {
+                        Ok((
+                            text(r.get_ref(0)?),
+                            text(r.get_ref(1)?),
+                            real(r.get_ref(2)?),
+                        ))
+                    })
                     .map_err(src_err(&path))?
                     .collect::<Result<Vec<_>, _>>()
                     .map_err(src_err(&path))?;
@@ -1301,13 +1370,22 @@ impl Run<'_> {
                 .prepare("SELECT user, channel, hidden_ts FROM dm_hidden")
                 .map_err(src_err(&path))?;
             let rows = statement
-                .query_map([], |r| Ok((text(r.get_ref(0)?), text(r.get_ref(1)?), real(r.get_ref(2)?))))
+                .query_map([], |r| {
+                    Ok((
+                        text(r.get_ref(0)?),
+                        text(r.get_ref(1)?),
+                        real(r.get_ref(2)?),
+                    ))
+                })
                 .map_err(src_err(&path))?
                 .collect::<Result<Vec<_>, _>>()
                 .map_err(src_err(&path))?;
             for (user, raw, ts) in rows {
-                let (Some(user), Some(raw), Some(ts)) = (user, raw, ts) else { continue };
-                let (Some(user_id), Some(channel)) = (self.user_id(&user), self.channel(&raw)) else {
+                let (Some(user), Some(raw), Some(ts)) = (user, raw, ts) else {
+                    continue;
+                };
+                let (Some(user_id), Some(channel)) = (self.user_id(&user), self.channel(&raw))
+                else {
                     continue;
                 };
                 if !channel.starts_with("dm:") {
@@ -1353,13 +1431,17 @@ impl Run<'_> {
                 .query_row([id], |r| r.get(0))?;
             let Some(file) = filename else { continue };
             if !uploads::is_plain_file_name(&file) {
-                self.warn(format!("upload of message {id} not copied: unsafe name {file:?}"));
+                self.warn(format!(
+                    "upload of message {id} not copied: unsafe name {file:?}"
+                ));
                 continue;
             }
             let from = self.src.dir.join("uploads").join(&file);
             if !from.is_file() {
                 // The row keeps its name; `/files` answers 404, as for an evicted upload.
-                self.warn(format!("upload {file} of message {id} is missing from the source"));
+                self.warn(format!(
+                    "upload {file} of message {id} is missing from the source"
+                ));
                 continue;
             }
             if copy_into(&from, &dir, &file)? {
@@ -1406,7 +1488,9 @@ pub fn settings_toml(json: &str, origin: &str) -> Result<(String, Vec<String>), 
     let value: serde_json::Value =
         serde_json::from_str(json).map_err(|e| ImportError::Settings(e.to_string()))?;
     let serde_json::Value::Object(map) = value else {
-        return Err(ImportError::Settings("the top level is not an object".into()));
+        return Err(ImportError::Settings(
+            "the top level is not an object".into(),
+        ));
     };
     let mut warnings = Vec::new();
     let mut out = format!("# minimost.toml converted from {origin} by minimostctl import-python\n");
@@ -1429,7 +1513,9 @@ pub fn settings_toml(json: &str, origin: &str) -> Result<(String, Vec<String>), 
         let Some(v) = map.get(*name) else { continue };
         match json_to_toml(v) {
             Some(t) => out.push_str(&format!("{name} = {t}\n")),
-            None => warnings.push(format!("settings.json: '{name}' has no TOML equivalent ({v}); dropped")),
+            None => warnings.push(format!(
+                "settings.json: '{name}' has no TOML equivalent ({v}); dropped"
+            )),
         }
     }
     match map.get("rate_limits") {
@@ -1437,7 +1523,9 @@ pub fn settings_toml(json: &str, origin: &str) -> Result<(String, Vec<String>), 
             let mut section = String::new();
             for (bucket, v) in limits {
                 if !buckets.contains(&bucket.as_str()) {
-                    warnings.push(format!("settings.json: unknown rate-limit bucket '{bucket}' dropped"));
+                    warnings.push(format!(
+                        "settings.json: unknown rate-limit bucket '{bucket}' dropped"
+                    ));
                     continue;
                 }
                 match json_to_toml(v) {
@@ -1450,7 +1538,9 @@ pub fn settings_toml(json: &str, origin: &str) -> Result<(String, Vec<String>), 
                 out.push_str(&section);
             }
         }
-        Some(other) => warnings.push(format!("settings.json: 'rate_limits' is not an object ({other}); dropped")),
+        Some(other) => warnings.push(format!(
+            "settings.json: 'rate_limits' is not an object ({other}); dropped"
+        )),
         None => {}
     }
     if let Err(e) = Settings::parse(&out, "converted settings") {
@@ -1571,11 +1661,16 @@ mod tests {
         assert_eq!(hash, "pbkdf2:sha256:1000$salt$00");
         assert_eq!(created, 0.0);
         assert_eq!(color, "#AbCdEf");
-        assert_eq!(fs::read(state.join("avatars").join(avatar)).unwrap(), b"jpeg");
+        assert_eq!(
+            fs::read(state.join("avatars").join(avatar)).unwrap(),
+            b"jpeg"
+        );
         // The case duplicate and the reserved name stay out.
         assert_eq!(count(&conn, "SELECT count(*) FROM users"), 2);
         assert_eq!(report.counts.users, 2);
         assert_eq!(report.counts.password_history, 2);
+        // Created the way `Store::open` creates a database, so retention can reclaim pages.
+        assert_eq!(count(&conn, "PRAGMA auto_vacuum"), 2);
     }
 
     #[test]
@@ -1583,10 +1678,19 @@ mod tests {
         let (_tmp, _src, state, _) = imported();
         let conn = Connection::open(state.join("minimost.db")).unwrap();
         assert_eq!(
-            count(&conn, "SELECT count(*) FROM messages WHERE channel = 'dm:alice:Bob'"),
+            count(
+                &conn,
+                "SELECT count(*) FROM messages WHERE channel = 'dm:alice:Bob'"
+            ),
             2
         );
-        assert_eq!(count(&conn, "SELECT count(*) FROM messages WHERE channel LIKE 'dm:%'"), 2);
+        assert_eq!(
+            count(
+                &conn,
+                "SELECT count(*) FROM messages WHERE channel LIKE 'dm:%'"
+            ),
+            2
+        );
         // The watermark of the merged DM is the furthest of the two.
         let wm: f64 = conn
             .query_row(
@@ -1604,8 +1708,8 @@ mod tests {
     fn tombstones_lose_content_file_reactions_and_mentions() {
         let (_tmp, _src, state, report) = imported();
         let conn = Connection::open(state.join("minimost.db")).unwrap();
-        let (content, reply, mentions, change): (Option<String>, Option<i64>, Option<String>, f64) = conn
-            .query_row(
+        let (content, reply, mentions, change): (Option<String>, Option<i64>, Option<String>, f64) =
+            conn.query_row(
                 "SELECT content, reply_to_id, mentions, change_ts FROM messages WHERE id = 3",
                 [],
                 |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
@@ -1613,13 +1717,19 @@ mod tests {
             .unwrap();
         assert_eq!((content, reply, mentions), (None, None, None));
         assert_eq!(change, 103.0);
-        assert_eq!(count(&conn, "SELECT count(*) FROM reactions WHERE message_id = 3"), 0);
+        assert_eq!(
+            count(&conn, "SELECT count(*) FROM reactions WHERE message_id = 3"),
+            0
+        );
         assert!(!state.join("uploads/bb_gone.txt").exists());
         assert_eq!(fs::read(state.join("uploads/aa.png")).unwrap(), b"png");
         assert_eq!(report.counts.uploads, 1);
         // Nothing of the deleted text reaches the search index.
         assert_eq!(
-            count(&conn, "SELECT count(*) FROM messages_fts WHERE messages_fts MATCH 'secret'"),
+            count(
+                &conn,
+                "SELECT count(*) FROM messages_fts WHERE messages_fts MATCH 'secret'"
+            ),
             0
         );
     }
@@ -1629,9 +1739,11 @@ mod tests {
         let (_tmp, _src, state, report) = imported();
         let conn = Connection::open(state.join("minimost.db")).unwrap();
         let (ct, sender): (String, String) = conn
-            .query_row("SELECT content_type, sender FROM messages WHERE id = 1", [], |r| {
-                Ok((r.get(0)?, r.get(1)?))
-            })
+            .query_row(
+                "SELECT content_type, sender FROM messages WHERE id = 1",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
             .unwrap();
         assert_eq!((ct.as_str(), sender.as_str()), ("system", "system"));
         let (mentions, change, reply): (String, f64, Option<i64>) = conn
@@ -1645,12 +1757,19 @@ mod tests {
         assert_eq!(change, 107.0);
         assert_eq!(reply, Some(4));
         assert_eq!(
-            count(&conn, "SELECT count(*) FROM message_mentions WHERE message_id = 2 AND name_key = 'bob'"),
+            count(
+                &conn,
+                "SELECT count(*) FROM message_mentions WHERE message_id = 2 AND name_key = 'bob'"
+            ),
             1
         );
         // The unknown reaction name is dropped, the real one kept with the registered spelling.
         let reactor: String = conn
-            .query_row("SELECT username FROM reactions WHERE message_id = 2", [], |r| r.get(0))
+            .query_row(
+                "SELECT username FROM reactions WHERE message_id = 2",
+                [],
+                |r| r.get(0),
+            )
             .unwrap();
         assert_eq!(reactor, "Bob");
         assert_eq!(report.counts.reactions, 1);
@@ -1672,7 +1791,13 @@ mod tests {
             .unwrap();
         assert_eq!(members, ["Bob", "alice"]);
         assert_eq!(report.counts.private_members, 2);
-        assert_eq!(count(&conn, "SELECT count(*) FROM messages WHERE channel = 'private:3'"), 2);
+        assert_eq!(
+            count(
+                &conn,
+                "SELECT count(*) FROM messages WHERE channel = 'private:3'"
+            ),
+            2
+        );
     }
 
     #[test]
@@ -1708,11 +1833,18 @@ mod tests {
         let conn = Connection::open(state.join("minimost.db")).unwrap();
         // The imported private channel got a new id, and its rows moved with it.
         let new_id: i64 = conn
-            .query_row("SELECT id FROM private_channels WHERE name = 'Plans'", [], |r| r.get(0))
+            .query_row(
+                "SELECT id FROM private_channels WHERE name = 'Plans'",
+                [],
+                |r| r.get(0),
+            )
             .unwrap();
         assert_ne!(new_id, 3);
         assert_eq!(
-            count(&conn, &format!("SELECT count(*) FROM messages WHERE channel = 'private:{new_id}'")),
+            count(
+                &conn,
+                &format!("SELECT count(*) FROM messages WHERE channel = 'private:{new_id}'")
+            ),
             2
         );
         // The reply follows its target to its new id.
@@ -1758,9 +1890,11 @@ mod tests {
         assert_eq!(report.counts.reactions, 1);
         let conn = Connection::open(state.join("minimost.db")).unwrap();
         let (channel, edited, content_type): (String, i64, String) = conn
-            .query_row("SELECT channel, edited, content_type FROM messages", [], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-            })
+            .query_row(
+                "SELECT channel, edited, content_type FROM messages",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
             .unwrap();
         assert_eq!(channel, "dm:alice:Bob");
         assert_eq!(edited, 1, "the copy that changed last wins");
@@ -1777,8 +1911,7 @@ mod tests {
             "lockout_duration_minutes": 7.5, "rate_limit_enabled": false,
             "legacy_theme": "dark", "rate_limits": {"login": [10, 60], "bogus": [1, 1]}}"#;
         let (toml_text, warnings) = settings_toml(json, "settings.json").unwrap();
-        let (settings, unknown) =
-            crate::system::config::Settings::parse(&toml_text, "t").unwrap();
+        let (settings, unknown) = crate::system::config::Settings::parse(&toml_text, "t").unwrap();
         assert!(unknown.is_empty(), "{unknown:?}");
         assert_eq!(settings.channels, ["general", "random"]);
         assert_eq!(settings.max_upload_size_mb, 50.0);
@@ -1792,14 +1925,24 @@ mod tests {
 
     #[test]
     fn settings_that_are_not_an_object_are_an_error() {
-        assert!(matches!(settings_toml("[1]", "s"), Err(ImportError::Settings(_))));
-        assert!(matches!(settings_toml("{", "s"), Err(ImportError::Settings(_))));
+        assert!(matches!(
+            settings_toml("[1]", "s"),
+            Err(ImportError::Settings(_))
+        ));
+        assert!(matches!(
+            settings_toml("{", "s"),
+            Err(ImportError::Settings(_))
+        ));
     }
 
     #[test]
     fn a_directory_without_auth_db_is_refused() {
         let tmp = tempfile::tempdir().unwrap();
-        let result = import(tmp.path(), &tmp.path().join("state"), &ImportOptions::default());
+        let result = import(
+            tmp.path(),
+            &tmp.path().join("state"),
+            &ImportOptions::default(),
+        );
         assert!(matches!(result, Err(ImportError::NotADataDir(_))));
     }
 }
