@@ -45,6 +45,7 @@ async fn dispatch(app: AppRef, reload: mpsc::UnboundedSender<()>, request: Value
             }
         }
         "metrics" => Reply::ok(json!({ "text": metrics(&app) })),
+        "reset-password" => reset_password(&app, &request).await,
         "backup" => match backup(&app).await {
             Ok(reply) => reply,
             Err(e) => Reply::fail(1, format!("backup failed: {e}")),
@@ -54,6 +55,20 @@ async fn dispatch(app: AppRef, reload: mpsc::UnboundedSender<()>, request: Value
             Err(_) => Reply::fail(1, "the daemon is shutting down"),
         },
         other => Reply::fail(2, format!("unknown command {other:?}")),
+    }
+}
+
+/// `minimostctl reset-password USER [--expires MINUTES] [--base-url URL]` (api.md §11).
+async fn reset_password(app: &AppRef, request: &Value) -> Reply {
+    let user = request.get("user").and_then(Value::as_str).unwrap_or_default();
+    let minutes = request.get("expires").and_then(Value::as_u64).unwrap_or(60);
+    let base_url = request
+        .get("base_url")
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    match crate::http::account::issue_reset(app, user, minutes, base_url).await {
+        Ok(text) => Reply::ok(json!({ "text": text })),
+        Err(e) => Reply::fail(1, e.to_string()),
     }
 }
 

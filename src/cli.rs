@@ -84,6 +84,18 @@ pub enum CtlCommand {
         #[arg(long, value_name = "DIR")]
         state_dir: PathBuf,
     },
+    /// Issue a one-time password reset link for USER and post the in-app notice.
+    ResetPassword {
+        /// The account (looked up case-insensitively).
+        user: String,
+        /// Minutes until the link expires (1–10080).
+        #[arg(long, value_name = "MINUTES", default_value_t = 60,
+              value_parser = clap::value_parser!(u64).range(1..=10080))]
+        expires: u64,
+        /// Base of the link (default: [server] public_base_url, else https://<FQDN>:<port>).
+        #[arg(long, value_name = "URL")]
+        base_url: Option<String>,
+    },
     /// Import a data directory of the Python MiniMost 0.0.4 into a state directory. Stop the
     /// daemon first: this works on the files directly, not over the control socket.
     ImportPython(ImportPythonArgs),

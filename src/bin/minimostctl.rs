@@ -27,6 +27,14 @@ fn main() -> ExitCode {
             (json!({ "cmd": "cleanup", "dry_run": dry_run }), *json)
         }
         CtlCommand::Metrics => (json!({ "cmd": "metrics" }), false),
+        CtlCommand::ResetPassword {
+            user,
+            expires,
+            base_url,
+        } => (
+            json!({ "cmd": "reset-password", "user": user, "expires": expires, "base_url": base_url }),
+            false,
+        ),
         CtlCommand::Backup { .. } | CtlCommand::Restore { .. } => unreachable!("handled above"),
     };
     let reply = match control::request(&args.socket, &request) {
@@ -59,6 +67,9 @@ fn main() -> ExitCode {
         CtlCommand::ImportPython(_) => {}
         CtlCommand::Cleanup { .. } => print_cleanup(&reply.data),
         CtlCommand::Metrics => print!("{}", reply.data["text"].as_str().unwrap_or_default()),
+        CtlCommand::ResetPassword { .. } => {
+            print!("{}", reply.data["text"].as_str().unwrap_or_default())
+        }
         CtlCommand::Backup { .. } | CtlCommand::Restore { .. } => {}
         CtlCommand::Reload => {
             println!("Reload requested; the journal says whether the new settings were accepted.")

@@ -846,6 +846,97 @@ async fn delete_account(
     Ok(response)
 }
 
+/// Why `minimostctl reset-password` failed.
+#[derive(Debug, thiserror::Error)]
+pub enum IssueError {
+    #[error("user '{0}' does not exist")]
+    UnknownUser(String),
+    #[error("--expires must be an integer from 1 to 10080")]
+    BadExpiry,
+    #[error("{0}")]
+    Store(#[from] StoreError),
+}
+
+/// Longest reset-link lifetime, in minutes (a week; api.md §11).
+pub const MAX_RESET_MINUTES: u64 = 10_080;
+
+/// Issues a reset token for `name` valid for `minutes`, posts the notice into the user's DM
+/// with `system`, and returns the two lines `minimostctl reset-password` prints (api.md §11).
+pub async fn issue_reset(
+    app: &AppRef,
+    name: &str,
+    minutes: u64,
+    base_url: Option<String>,
+) -> Result<String, IssueError> {
+    if !(1..=MAX_RESET_MINUTES).contains(&minutes) {
+        return Err(IssueError::BadExpiry);
+    }
+    let lookup = name.to_string();
+    let Some(user) = app
+        .readers
+        .read(move |c| accounts::user_by_name(c, &lookup))
+        .await?
+    else {
+        return Err(IssueError::UnknownUser(name.to_string()));
+    };
+    let base = match base_url.or_else(|| app.settings().server.public_base_url.clone()) {
+        Some(base) => base,
+        None => {
+            // Resolving the FQDN may wait on DNS.
+            let fqdn = tokio::task::spawn_blocking(crate::system::host::fqdn)
+                .await
+                .unwrap_or_else(|_| "localhost".to_string());
+            format!("https://{fqdn}:{}", app.https_port)
+        }
+    };
+    let base = base.trim_end_matches('/').to_string();
+    let token = tokens::new_secret();
+    let token_hash = tokens::sha256_hex(&token);
+    let registered = user.username.clone();
+    let channel = crate::domain::channel::canonical_dm(
+        &[registered.as_str(), crate::domain::channel::SYSTEM_USER],
+        |n| {
+            username::fold(n)
+                .eq(&username::fold(&registered))
+                .then(|| registered.clone())
+        },
+    )
+    .channel()
+    .to_string();
+    let user_id = user.id;
+    app.writer
+        .write(move |ctx| {
+            let now = ctx.now();
+            accounts::insert_reset_token(
+                ctx.conn,
+                &token_hash,
+                user_id,
+                now,
+                now + minutes as f64 * 60.0,
+            )?;
+            let notice = crate::domain::notices::reset_notice(minutes);
+            accounts::insert_system_message(ctx.conn, &channel, &notice, now)?;
+            ctx.publish(Change::Messages {
+                channel,
+                change_ts: now,
+            });
+            Ok(())
+        })
+        .await?;
+    audit::record(
+        "reset_issued",
+        Some(&user.username),
+        None,
+        Outcome::Success,
+        None,
+    );
+    let unit = if minutes == 1 { "minute" } else { "minutes" };
+    Ok(format!(
+        "Password reset URL for '{}' (expires in {minutes} {unit}):\n{base}/reset-password/{token}\n",
+        user.username
+    ))
+}
+
 /// Deletes files by their stored names inside `dir`; names that could leave it are skipped.
 pub fn remove_files(dir: &Path, names: &[String]) {
     for name in names {

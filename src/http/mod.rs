@@ -9,6 +9,7 @@ pub mod error;
 pub mod events;
 pub mod health;
 pub mod pages;
+pub mod people;
 pub mod pipeline;
 pub mod presence;
 pub mod search;
@@ -33,6 +34,7 @@ pub fn router(app: AppRef) -> Router {
         .merge(health::routes())
         .merge(assets::routes())
         .merge(account::routes())
+        .merge(people::routes())
         .merge(chat::routes())
         .merge(channels::routes())
         .merge(events::routes())
