@@ -90,6 +90,12 @@ impl Store {
     ) -> Result<Store, StoreError> {
         let path = dir.join("minimost.db");
         let mut conn = Connection::open(&path)?;
+        // Retention gives freed pages back with `PRAGMA incremental_vacuum`, which needs this
+        // mode; it can only be chosen before the first table exists and before WAL is on.
+        let version: u32 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        if version == 0 {
+            conn.pragma_update(None, "auto_vacuum", "INCREMENTAL")?;
+        }
         configure(&conn, durability)?;
         migrations::apply(&mut conn)?;
         let mut clock = ChangeClock::default();
@@ -141,4 +147,20 @@ pub fn disk_size(path: &Path) -> u64 {
         .filter_map(|p| std::fs::metadata(p).ok())
         .map(|m| m.len())
         .sum()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_new_store_can_return_freed_pages() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), Durability::Full, std::sync::Arc::new(|_| {})).unwrap();
+        let conn = Store::open_read_only(&store.path).unwrap();
+        let mode: i64 = conn.query_row("PRAGMA auto_vacuum", [], |r| r.get(0)).unwrap();
+        let journal: String = conn.query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap();
+        assert_eq!((mode, journal.as_str()), (2, "wal"), "auto_vacuum must be INCREMENTAL");
+        store.close();
+    }
 }
