@@ -7,6 +7,7 @@ pub mod channels;
 pub mod chat;
 pub mod error;
 pub mod events;
+pub mod files;
 pub mod health;
 pub mod pages;
 pub mod people;
@@ -40,6 +41,7 @@ pub fn router(app: AppRef) -> Router {
         .merge(events::routes())
         .merge(presence::routes())
         .merge(search::routes())
+        .merge(files::routes())
         // Runs after `after_match` (route layers added later wrap earlier ones): §2.5 order.
         .route_layer(middleware::from_fn_with_state(app.clone(), auth::layer))
         .route_layer(middleware::from_fn_with_state(

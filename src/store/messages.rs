@@ -184,6 +184,32 @@ pub fn get(conn: &Connection, id: i64) -> Result<Option<Row>, StoreError> {
     }
 }
 
+/// Whether `viewer` may download the upload `filename` (api.md §6.4): some visible,
+/// non-deleted row in a channel they can read carries exactly this name.
+pub fn file_visible(
+    conn: &Connection,
+    public: &[String],
+    viewer: &Viewer,
+    filename: &str,
+) -> Result<bool, StoreError> {
+    let mut statement = conn
+        .prepare_cached("SELECT channel, ts FROM messages WHERE filename = ?1 AND deleted = 0")?;
+    let holders: Vec<(String, f64)> = statement
+        .query_map([filename], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<Result<_, _>>()?;
+    for (key, ts) in holders {
+        let Some(channel) = channels::canonical_stored(&key) else {
+            continue;
+        };
+        if let Some(access) = channels::access_to(conn, public, viewer, channel)? {
+            if ts >= access.visible_from {
+                return Ok(true);
+            }
+        }
+    }
+    Ok(false)
+}
+
 /// The greatest change time in the store: a stream's cursor as of a snapshot (§7.2).
 pub fn clock_now(conn: &Connection) -> Result<f64, StoreError> {
     Ok(conn
