@@ -293,6 +293,8 @@ fn typing_and_presence_are_pushed() {
             .unwrap();
         assert_eq!(lapsed.json(), json!([]));
 
+        // Signing up counts as being active.
+        assert_eq!(bob.get_json("/online_users").await["alice"], "active");
         let r = alice.post_json("/presence", json!({"state": "idle"})).await;
         assert_eq!(r.status(), 204);
         let online = sse

@@ -359,6 +359,7 @@ async fn login_submit(
         Outcome::Success,
         None,
     );
+    app.user_signed_in(&name);
     Ok(start_session(&session_id, visitor.tls))
 }
 
@@ -527,6 +528,7 @@ async fn signup_submit(
         return Ok(refuse(policy::USER_EXISTS.into()));
     }
     audit::record("signup", Some(&name), visitor.peer, Outcome::Success, None);
+    app.user_signed_in(&name);
     Ok(start_session(&session_id, visitor.tls))
 }
 
