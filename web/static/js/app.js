@@ -179,7 +179,9 @@ async function openChannel(id, { focus = false, place = null } = {}) {
     showConversation(id, undefined, place || places.get(id));
     markRead(id);
   } else {
-    clear(ui.list).append(h('p', { class: 'list-loading' }, 'Loading…'));
+    // Point the list at the new conversation at once, so live events for the old one cannot
+    // paint into it while the snapshot is on its way.
+    showConversation(id, undefined);
   }
   // Unloaded conversations get their newest 100 rows from the stream's opening snapshot; loaded
   // ones resume from their cursor (D12).
@@ -221,7 +223,8 @@ async function onMessages(rows, _event, streamChannel) {
   // A real row from me replaces its optimistic stand-in.
   for (const row of rows) {
     if (row.sender !== state.me || row.deleted) continue;
-    const pending = conv.rows.find((r) => r.pending && !r.failed && r.content === (row.content || r.content));
+    const same = (a, b) => (a || '').replace(/\r\n/g, '\n') === (b || '').replace(/\r\n/g, '\n');
+    const pending = conv.rows.find((r) => r.pending && !r.failed && (row.filename ? r.outgoing.files.length > 0 : same(r.content, row.content)));
     if (pending) mergeRows(streamChannel, [{ ...pending, deleted: 1 }]);
   }
   const result = mergeRows(streamChannel, rows);
@@ -270,6 +273,14 @@ function applyPinFlags(id) {
 
 function onTyping(names, _e, streamChannel) {
   if (streamChannel !== state.current) return;
+  const conv = conversation(streamChannel);
+  if (!conv.loaded) {
+    // The snapshot sends `messages` only when the conversation has rows, and `typing` always
+    // after it (api.md 7.2): reaching `typing` unloaded means the conversation is empty.
+    conv.loaded = true;
+    conv.reachedStart = true;
+    showConversation(streamChannel, 0);
+  }
   const others = names.filter((n) => n !== state.me);
   const text = others.length === 0 ? ''
     : others.length === 1 ? `${others[0]} is typing`
@@ -314,10 +325,18 @@ async function send({ channel, text, files, replyTo }) {
   if (files.length && !text) row.content = `Uploading ${files.length} file${files.length === 1 ? '' : 's'}…`;
   mergeRows(channel, [row]);
   if (channel === state.current) refresh({ added: [row.id], mine: true });
-  const form = new FormData();
-  form.append('text', text);
-  if (replyTo) form.append('reply_to_id', String(replyTo.id));
-  for (const file of files) form.append('files', file, file.name);
+  // Without files the text goes url-encoded, which keeps its line breaks exactly (multipart
+  // bodies turn every \n into \r\n).
+  let form;
+  if (files.length) {
+    form = new FormData();
+    form.append('text', text);
+    if (replyTo) form.append('reply_to_id', String(replyTo.id));
+    for (const file of files) form.append('files', file, file.name);
+  } else {
+    form = { text };
+    if (replyTo) form.reply_to_id = String(replyTo.id);
+  }
   try {
     await api.post(api.channelPath('/send', channel), { form });
     if (files.length) {
@@ -579,6 +598,8 @@ function parseNames(value) {
 }
 
 function newDm() {
+  // People are not pushed (§0): a dialog that suggests names refreshes them first.
+  loadPeople();
   openDialog({
     title: 'New direct message',
     label: 'People (comma-separated)',
@@ -606,6 +627,7 @@ function startDm(names) {
 }
 
 function newPrivate() {
+  loadPeople();
   openDialog({
     title: 'New private channel',
     label: 'Channel name',
@@ -660,6 +682,7 @@ function openHelp() {
 async function openMembersPanel() {
   const id = state.current;
   if (!id || id === 'mentions') return;
+  loadPeople();
   const { openMembers } = await import('./views/panels.js');
   openMembers({ channel: id, onMessage: (name) => startDm([name]), onLeft: afterLeave });
 }

@@ -93,11 +93,16 @@ export function showTotal(total) {
   document.title = total ? `(${total}) MiniMost` : 'MiniMost';
   if (total === lastTotal) return;
   lastTotal = total;
-  if ('setAppBadge' in navigator) {
-    (total ? navigator.setAppBadge(total) : navigator.clearAppBadge()).catch(() => {});
-  }
-  drawFavicon(total);
+  // Badges are redrawn at most twice a second: a burst of messages changes the count many times.
+  clearTimeout(badgeTimer);
+  badgeTimer = setTimeout(() => {
+    if ('setAppBadge' in navigator) {
+      (lastTotal ? navigator.setAppBadge(lastTotal) : navigator.clearAppBadge()).catch(() => {});
+    }
+    drawFavicon(lastTotal);
+  }, 500);
 }
+let badgeTimer = null;
 
 function drawFavicon(total) {
   const link = document.getElementById('favicon');

@@ -48,12 +48,17 @@ function sections(trustVisible) {
 }
 
 export async function openHelp() {
+  // Over plain HTTP MiniMost is behind someone else's TLS (or none), so it has no CA to offer;
+  // asking would only log a 404. Over HTTPS the CA is offered unless an operator certificate is
+  // configured, in which case /ca.pem answers 404 and the section says there is nothing to do.
   let trustVisible = false;
-  try {
-    const r = await fetch('/ca.pem', { method: 'HEAD' });
-    trustVisible = r.ok;
-  } catch {
-    trustVisible = false;
+  if (window.location.protocol === 'https:') {
+    try {
+      const r = await fetch('/ca.pem', { method: 'HEAD' });
+      trustVisible = r.ok;
+    } catch {
+      trustVisible = false;
+    }
   }
   const filter = h('input', { type: 'search', id: 'help-filter', autocomplete: 'off', placeholder: 'Filter help' });
   const none = h('p', { class: 'hint', role: 'status', hidden: true }, 'Nothing in Help matches that.');

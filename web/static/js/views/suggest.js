@@ -43,14 +43,18 @@ function engine(input, { source, choose, showAvatars = true, placeAbove = false 
   const list = h('ul', { class: ['suggest-list', placeAbove && 'suggest-above'], role: 'listbox', id, hidden: true, 'aria-label': 'Suggestions' });
   let items = [];
   let active = 0;
-  input.setAttribute('role', 'combobox');
+  // A textarea keeps its textbox role (§17 names the composer a textbox); textboxes support
+  // aria-autocomplete and aria-activedescendant, so the list is still announced.
+  const combo = input.tagName !== 'TEXTAREA';
+  const expanded = (v) => { if (combo) input.setAttribute('aria-expanded', v); };
+  if (combo) input.setAttribute('role', 'combobox');
   input.setAttribute('aria-controls', id);
-  input.setAttribute('aria-expanded', 'false');
+  expanded('false');
   input.setAttribute('aria-autocomplete', 'list');
   const close = () => {
     list.hidden = true;
     items = [];
-    input.setAttribute('aria-expanded', 'false');
+    expanded('false');
     input.removeAttribute('aria-activedescendant');
   };
   const render = () => {
@@ -64,7 +68,7 @@ function engine(input, { source, choose, showAvatars = true, placeAbove = false 
     }, showAvatars && name !== '@everyone' ? avatar(name, 20) : null, h('span', null, highlighted(name, m ? m.hits : [])),
     showAvatars && name !== '@everyone' ? h('span', { class: 'hint' }, ` ${PRESENCE_LABEL[presenceOf(name)] || 'offline'}`) : null)));
     list.hidden = false;
-    input.setAttribute('aria-expanded', 'true');
+    expanded('true');
     input.setAttribute('aria-activedescendant', `${id}-${active}`);
   };
   const pick = (i) => {
