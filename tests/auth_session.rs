@@ -218,3 +218,23 @@ fn wrong_or_missing_credentials_re_render_or_fail_plainly() {
         assert_eq!(long_name.status(), 200);
     });
 }
+
+#[test]
+fn an_idle_session_expires() {
+    // 0.02 minutes = 1.2 seconds without activity.
+    let daemon = Daemon::start(common::Start {
+        config: Some("session_idle_minutes = 0.02\n".into()),
+        own_sockets: true,
+        ..common::Start::default()
+    });
+    let rt = runtime();
+    let client = daemon.client();
+    rt.block_on(async {
+        signup(&daemon, &client, "ida").await;
+        assert_eq!(session(&daemon, &client).await.0, "ida");
+        tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+        let expired = client.get(daemon.url("/session")).send().await.unwrap();
+        assert_eq!(expired.status(), 401);
+        assert!(daemon.wait_log("session_expired", std::time::Duration::from_secs(5)));
+    });
+}
