@@ -4,8 +4,8 @@
 #   ./tests/run-all.sh
 #
 # On Debian 12 as root it installs the packages the suites use (apt-get) and runs: formatting and
-# lint gates, the Rust unit and black-box tests, the SELinux compile test, and the booted-systemd
-# package test. As a non-root user the root-only suites are reported as skipped.
+# lint gates, the Rust unit and black-box tests, the browser tests (Chromium), the SELinux compile
+# test, and the booted-systemd package test. As a non-root user the root-only suites are reported as skipped.
 set -uo pipefail
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
@@ -46,6 +46,10 @@ record "cargo clippy" $?
 step "cargo test (unit and black-box tests)"
 cargo test --all-targets --locked
 record "cargo test" $?
+
+step "browser end-to-end tests (Playwright, Chromium)"
+bash tests/e2e/run.sh
+record "tests/e2e/run.sh" $?
 
 if [ "$(id -u)" = 0 ]; then
     step "SELinux policy compiles"
