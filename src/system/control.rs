@@ -146,34 +146,13 @@ async fn write_reply(
     write.write_all(&bytes).await
 }
 
-/// Client side, for minimostctl: sends one request and waits for its reply (blocking I/O;
-/// minimostctl is a plain command-line program).
-pub fn request(socket: &Path, request: &Value) -> Result<Reply, ClientError> {
+/// Sends one request line and reads the reply line; the reader stays positioned after it, where
+/// an attachment (if announced) follows.
+fn exchange(
+    socket: &Path,
+    request: &Value,
+) -> Result<(Reply, std::io::BufReader<std::os::unix::net::UnixStream>), ClientError> {
     use std::io::{BufRead, Write};
-    let mut stream =
-        std::os::unix::net::UnixStream::connect(socket).map_err(|source| ClientError::Connect {
-            path: socket.display().to_string(),
-            source,
-        })?;
-    let mut line = serde_json::to_vec(request).map_err(|e| ClientError::Protocol(e.to_string()))?;
-    line.push(b'\n');
-    stream.write_all(&line).map_err(ClientError::Io)?;
-    stream
-        .shutdown(std::net::Shutdown::Write)
-        .map_err(ClientError::Io)?;
-    let mut reply = String::new();
-    std::io::BufReader::new(stream)
-        .read_line(&mut reply)
-        .map_err(ClientError::Io)?;
-    serde_json::from_str(&reply)
-        .map_err(|e| ClientError::Protocol(format!("unreadable reply: {e}")))
-}
-
-/// Like [`request`], for a command whose reply carries a file: writes it to `out` (through a
-/// temporary file, renamed once complete) and checks its SHA-256 against `data.attachment_sha256`.
-pub fn request_download(socket: &Path, request: &Value, out: &Path) -> Result<Reply, ClientError> {
-    use sha2::Digest;
-    use std::io::{BufRead, Read, Write};
     let mut stream =
         std::os::unix::net::UnixStream::connect(socket).map_err(|source| ClientError::Connect {
             path: socket.display().to_string(),
@@ -188,8 +167,23 @@ pub fn request_download(socket: &Path, request: &Value, out: &Path) -> Result<Re
     let mut reader = std::io::BufReader::new(stream);
     let mut text = String::new();
     reader.read_line(&mut text).map_err(ClientError::Io)?;
-    let reply: Reply = serde_json::from_str(&text)
+    let reply = serde_json::from_str(&text)
         .map_err(|e| ClientError::Protocol(format!("unreadable reply: {e}")))?;
+    Ok((reply, reader))
+}
+
+/// Client side, for minimostctl: sends one request and waits for its reply (blocking I/O;
+/// minimostctl is a plain command-line program).
+pub fn request(socket: &Path, request: &Value) -> Result<Reply, ClientError> {
+    exchange(socket, request).map(|(reply, _)| reply)
+}
+
+/// Like [`request`], for a command whose reply carries a file: writes it to `out` (through a
+/// temporary file, renamed once complete) and checks its SHA-256 against `data.attachment_sha256`.
+pub fn request_download(socket: &Path, request: &Value, out: &Path) -> Result<Reply, ClientError> {
+    use sha2::Digest;
+    use std::io::{Read, Write};
+    let (reply, reader) = exchange(socket, request)?;
     if !reply.ok {
         return Ok(reply);
     }
