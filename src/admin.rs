@@ -46,6 +46,13 @@ async fn dispatch(app: AppRef, reload: mpsc::UnboundedSender<()>, request: Value
         }
         "metrics" => Reply::ok(json!({ "text": metrics(&app) })),
         "reset-password" => reset_password(&app, &request).await,
+        "users-list" => match app.readers.read(|c| store::accounts::list_users(c)).await {
+            Ok(users) => Reply::ok(json!({ "users": users })),
+            Err(e) => Reply::fail(1, format!("cannot list users: {e}")),
+        },
+        "users-lock" | "users-unlock" | "users-delete" | "sessions-revoke" => {
+            manage_user(&app, command, &request).await
+        }
         "backup" => match backup(&app).await {
             Ok(reply) => reply,
             Err(e) => Reply::fail(1, format!("backup failed: {e}")),
@@ -60,7 +67,10 @@ async fn dispatch(app: AppRef, reload: mpsc::UnboundedSender<()>, request: Value
 
 /// `minimostctl reset-password USER [--expires MINUTES] [--base-url URL]` (api.md §11).
 async fn reset_password(app: &AppRef, request: &Value) -> Reply {
-    let user = request.get("user").and_then(Value::as_str).unwrap_or_default();
+    let user = request
+        .get("user")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
     let minutes = request.get("expires").and_then(Value::as_u64).unwrap_or(60);
     let base_url = request
         .get("base_url")
@@ -226,4 +236,78 @@ pub fn metrics(app: &AppRef) -> String {
         writer_largest_batch: stats.largest_batch.load(Ordering::Relaxed),
         stun_answered: app.counters.stun_answered.load(Ordering::Relaxed),
     })
+}
+
+/// `minimostctl users lock|unlock|delete USER` and `sessions revoke USER`. An unknown user is
+/// exit status 1 with `Error: user 'NAME' does not exist`, as for reset-password.
+async fn manage_user(app: &AppRef, command: &str, request: &Value) -> Reply {
+    let name = request
+        .get("user")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .trim()
+        .to_string();
+    let lookup = name.clone();
+    let account = match app
+        .readers
+        .read(move |c| store::accounts::user_by_name(c, &lookup))
+        .await
+    {
+        Ok(Some(account)) => account,
+        Ok(None) => return Reply::fail(1, format!("user '{name}' does not exist")),
+        Err(e) => return Reply::fail(1, e.to_string()),
+    };
+    let who = account.username.clone();
+    let id = account.id;
+    let outcome: Result<String, StoreError> = match command {
+        "users-lock" => {
+            async {
+                app.writer
+                    .write(move |ctx| store::accounts::set_admin_lock(ctx.conn, id, true))
+                    .await?;
+                let ended = crate::http::account::revoke_sessions(app, id).await?;
+                Ok(format!("Locked '{who}'; {ended} session(s) ended."))
+            }
+            .await
+        }
+        "users-unlock" => app
+            .writer
+            .write(move |ctx| store::accounts::set_admin_lock(ctx.conn, id, false))
+            .await
+            .map(|()| format!("Unlocked '{who}'.")),
+        "users-delete" => {
+            let hard = request
+                .get("hard")
+                .and_then(Value::as_bool)
+                .unwrap_or(false);
+            crate::http::account::remove_account_everywhere(app, account, hard)
+                .await
+                .map(|()| {
+                    format!(
+                        "Deleted '{who}' ({}).",
+                        if hard {
+                            "hard: messages removed"
+                        } else {
+                            "soft: messages kept as Deleted User"
+                        }
+                    )
+                })
+        }
+        _ => crate::http::account::revoke_sessions(app, id)
+            .await
+            .map(|ended| format!("Ended {ended} session(s) of '{who}'.")),
+    };
+    match outcome {
+        Ok(message) => {
+            crate::system::audit::record(
+                command,
+                Some(&who),
+                None,
+                crate::system::audit::Outcome::Success,
+                Some("minimostctl"),
+            );
+            Reply::ok(json!({ "message": message }))
+        }
+        Err(e) => Reply::fail(1, e.to_string()),
+    }
 }

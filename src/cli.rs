@@ -96,9 +96,38 @@ pub enum CtlCommand {
         #[arg(long, value_name = "URL")]
         base_url: Option<String>,
     },
+    /// List, lock, unlock or delete accounts.
+    #[command(subcommand)]
+    Users(UsersCommand),
+    /// End sessions.
+    #[command(subcommand)]
+    Sessions(SessionsCommand),
     /// Import a data directory of the Python MiniMost 0.0.4 into a state directory. Stop the
     /// daemon first: this works on the files directly, not over the control socket.
     ImportPython(ImportPythonArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UsersCommand {
+    /// Every account, with its lock state and open sessions.
+    List(JsonFlag),
+    /// Refuse USER's logins until unlocked, and end their sessions.
+    Lock { user: String },
+    /// Allow USER to log in again (also clears a lockout after failed logins).
+    Unlock { user: String },
+    /// Delete USER's account: their messages stay as "Deleted User", or with --hard are removed.
+    Delete {
+        user: String,
+        /// Remove the user's messages, reactions and files too.
+        #[arg(long)]
+        hard: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SessionsCommand {
+    /// End every session of USER; their open tabs go to the login page.
+    Revoke { user: String },
 }
 
 #[derive(Debug, Args)]

@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use minimost::cli::{CtlArgs, CtlCommand};
+use minimost::cli::{CtlArgs, CtlCommand, SessionsCommand, UsersCommand};
 use minimost::system::control::{self, Reply};
 use serde_json::{json, Value};
 
@@ -27,6 +27,20 @@ fn main() -> ExitCode {
             (json!({ "cmd": "cleanup", "dry_run": dry_run }), *json)
         }
         CtlCommand::Metrics => (json!({ "cmd": "metrics" }), false),
+        CtlCommand::Users(UsersCommand::List(flag)) => (json!({ "cmd": "users-list" }), flag.json),
+        CtlCommand::Users(UsersCommand::Lock { user }) => {
+            (json!({ "cmd": "users-lock", "user": user }), false)
+        }
+        CtlCommand::Users(UsersCommand::Unlock { user }) => {
+            (json!({ "cmd": "users-unlock", "user": user }), false)
+        }
+        CtlCommand::Users(UsersCommand::Delete { user, hard }) => (
+            json!({ "cmd": "users-delete", "user": user, "hard": hard }),
+            false,
+        ),
+        CtlCommand::Sessions(SessionsCommand::Revoke { user }) => {
+            (json!({ "cmd": "sessions-revoke", "user": user }), false)
+        }
         CtlCommand::ResetPassword {
             user,
             expires,
@@ -67,6 +81,10 @@ fn main() -> ExitCode {
         CtlCommand::ImportPython(_) => {}
         CtlCommand::Cleanup { .. } => print_cleanup(&reply.data),
         CtlCommand::Metrics => print!("{}", reply.data["text"].as_str().unwrap_or_default()),
+        CtlCommand::Users(UsersCommand::List(_)) => print_users(&reply.data),
+        CtlCommand::Users(_) | CtlCommand::Sessions(_) => {
+            println!("{}", reply.data["message"].as_str().unwrap_or("done"))
+        }
         CtlCommand::ResetPassword { .. } => {
             print!("{}", reply.data["text"].as_str().unwrap_or_default())
         }
@@ -270,4 +288,31 @@ fn import_python(socket: &std::path::Path, args: &minimost::cli::ImportPythonArg
         }
     }
     ExitCode::SUCCESS
+}
+
+fn print_users(data: &Value) {
+    let users = data["users"].as_array().cloned().unwrap_or_default();
+    println!(
+        "{:<34} {:<8} {:>8}  LAST ACTIVE",
+        "USER", "STATE", "SESSIONS"
+    );
+    for user in users {
+        let state = if user["admin_locked"].as_bool() == Some(true) {
+            "locked"
+        } else if user["lockout_until"].as_f64().is_some_and(|t| t > now()) {
+            "lockout"
+        } else {
+            "active"
+        };
+        let last = match user["last_active_ts"].as_f64() {
+            Some(ts) => format!("{:.0} s ago", (now() - ts).max(0.0)),
+            None => "-".to_string(),
+        };
+        println!(
+            "{:<34} {:<8} {:>8}  {last}",
+            user["username"].as_str().unwrap_or("?"),
+            state,
+            user["sessions"]
+        );
+    }
 }

@@ -291,6 +291,10 @@ async fn login_submit(
         return Ok(refuse(policy::INVALID_CREDENTIALS.into()));
     };
     let name = account.username.clone();
+    if account.admin_locked {
+        audit_fail("login_locked", &name, "locked by an administrator");
+        return Ok(refuse(ADMIN_LOCKED.into()));
+    }
     if let Some(until) = account.lockout_until.filter(|u| *u > now) {
         audit_fail("login_locked", &name, "account locked");
         return Ok(refuse(policy::lock_message(policy::minutes_left(
@@ -399,6 +403,10 @@ async fn record_failure(app: &AppRef, user_id: i64) -> Result<Option<String>, Ap
         .await?;
     Ok(message)
 }
+
+/// Shown at login for an account `minimostctl users lock` locked.
+pub const ADMIN_LOCKED: &str =
+    "This account has been locked by an administrator. Please contact your administrators.";
 
 /// Deletes the session named by `hash` (if any) and tells its streams why.
 fn revoke_one(
@@ -810,6 +818,29 @@ async fn delete_account(
         );
         return Err(ApiError::json(StatusCode::FORBIDDEN, "Incorrect password."));
     }
+    remove_account_everywhere(&app, account, hard).await?;
+    audit::record(
+        "account_deleted",
+        Some(&user.name),
+        visitor.peer,
+        Outcome::Success,
+        Some(if hard { "hard" } else { "soft" }),
+    );
+    let mut response = Json(json!({ "status": "ok" })).into_response();
+    response
+        .headers_mut()
+        .append(header::SET_COOKIE, expired_cookie(visitor.tls));
+    Ok(response)
+}
+
+/// Removes an account with every consequence of api.md §6.1.7: the rows (soft or hard), its
+/// sessions (revoked on open streams), the tombstones pushed to open streams, and its files.
+/// Shared by `POST /delete_account` and `minimostctl users delete`.
+pub async fn remove_account_everywhere(
+    app: &AppRef,
+    account: accounts::User,
+    hard: bool,
+) -> Result<(), StoreError> {
     let removal = app
         .writer
         .write(move |ctx| {
@@ -834,18 +865,20 @@ async fn delete_account(
         .await?;
     remove_files(&app.state_dir.join("uploads"), &removal.uploads);
     remove_files(&app.state_dir.join("avatars"), removal.avatar.as_slice());
-    audit::record(
-        "account_deleted",
-        Some(&user.name),
-        visitor.peer,
-        Outcome::Success,
-        Some(if hard { "hard" } else { "soft" }),
-    );
-    let mut response = Json(json!({ "status": "ok" })).into_response();
-    response
-        .headers_mut()
-        .append(header::SET_COOKIE, expired_cookie(visitor.tls));
-    Ok(response)
+    Ok(())
+}
+
+/// Ends every session of `user_id` (an administrator's `sessions revoke` or `users lock`);
+/// open streams get `session_revoked` with reason `logout`. Returns how many ended.
+pub async fn revoke_sessions(app: &AppRef, user_id: i64) -> Result<usize, StoreError> {
+    app.writer
+        .write(move |ctx| {
+            let hashes = accounts::delete_user_sessions(ctx.conn, user_id, None)?;
+            let count = hashes.len();
+            revoke_all(ctx, hashes, "logout");
+            Ok(count)
+        })
+        .await
 }
 
 /// Why `minimostctl reset-password` failed.

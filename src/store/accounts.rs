@@ -27,10 +27,12 @@ pub struct User {
     pub created_ts: f64,
     pub failed_attempts: i64,
     pub lockout_until: Option<f64>,
+    /// Locked by `minimostctl users lock` until unlocked.
+    pub admin_locked: bool,
 }
 
 const USER_COLUMNS: &str = "id, username, password_hash, password_set_ts, created_ts, \
-                            failed_attempts, lockout_until";
+                            failed_attempts, lockout_until, admin_locked";
 
 fn user_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<User> {
     Ok(User {
@@ -41,6 +43,7 @@ fn user_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<User> {
         created_ts: r.get(4)?,
         failed_attempts: r.get(5)?,
         lockout_until: r.get(6)?,
+        admin_locked: r.get::<_, i64>(7)? != 0,
     })
 }
 
@@ -681,4 +684,48 @@ mod tests {
         assert_eq!(sender, DELETED_USER);
         assert_eq!(change, 9.0);
     }
+}
+
+/// One line of `minimostctl users list`.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Listed {
+    pub username: String,
+    pub created_ts: f64,
+    pub admin_locked: bool,
+    pub lockout_until: Option<f64>,
+    pub sessions: i64,
+    pub last_active_ts: Option<f64>,
+}
+
+/// Every account in name order, with its lock state and sessions.
+pub fn list_users(conn: &Connection) -> Result<Vec<Listed>, StoreError> {
+    let mut statement = conn.prepare(
+        "SELECT u.username, u.created_ts, u.admin_locked, u.lockout_until, count(s.id_hash), \
+         max(s.last_active_ts) FROM users u LEFT JOIN sessions s ON s.user_id = u.id \
+         GROUP BY u.id ORDER BY u.username_key, u.username",
+    )?;
+    let rows = statement.query_map([], |r| {
+        Ok(Listed {
+            username: r.get(0)?,
+            created_ts: r.get(1)?,
+            admin_locked: r.get::<_, i64>(2)? != 0,
+            lockout_until: r.get(3)?,
+            sessions: r.get(4)?,
+            last_active_ts: r.get(5)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Sets or clears the administrator's lock; unlocking also clears a login lockout.
+pub fn set_admin_lock(conn: &Connection, user_id: i64, locked: bool) -> Result<(), StoreError> {
+    if locked {
+        conn.execute("UPDATE users SET admin_locked = 1 WHERE id = ?1", [user_id])?;
+    } else {
+        conn.execute(
+            "UPDATE users SET admin_locked = 0, failed_attempts = 0, lockout_until = NULL WHERE id = ?1",
+            [user_id],
+        )?;
+    }
+    Ok(())
 }
