@@ -46,7 +46,7 @@ async fn dispatch(app: AppRef, reload: mpsc::UnboundedSender<()>, request: Value
         }
         "metrics" => Reply::ok(json!({ "text": metrics(&app) })),
         "reset-password" => reset_password(&app, &request).await,
-        "users-list" => match app.readers.read(|c| store::accounts::list_users(c)).await {
+        "users-list" => match app.readers.read(store::accounts::list_users).await {
             Ok(users) => Reply::ok(json!({ "users": users })),
             Err(e) => Reply::fail(1, format!("cannot list users: {e}")),
         },
