@@ -73,3 +73,23 @@ fn cleanup_reports_what_it_would_remove_and_records_its_run() {
         serde_json::from_slice(&daemon.ctl(&["status", "--json"]).stdout).unwrap();
     assert!(status["last_cleanup_ts"].as_f64().is_some(), "{status}");
 }
+
+#[test]
+fn minimostctl_reload_is_the_same_as_sighup() {
+    let daemon = Daemon::start(common::Start {
+        config: Some("channels = [\"general\"]\n".into()),
+        own_sockets: true,
+        ..common::Start::default()
+    });
+    daemon.write_config("channels = [\"general\", \"ops\"]\n");
+    let reload = daemon.ctl(&["reload"]);
+    assert!(reload.status.success(), "{reload:?}");
+    assert!(
+        daemon.wait_log("settings reloaded", std::time::Duration::from_secs(5)),
+        "{}",
+        daemon.log()
+    );
+    let channels: serde_json::Value =
+        serde_json::from_slice(&daemon.ctl(&["channels", "--json"]).stdout).unwrap();
+    assert_eq!(channels["public"], serde_json::json!(["general", "ops"]));
+}
