@@ -346,3 +346,29 @@ fn read_state_moves_forward_and_receipts_list_watermarks() {
         assert_eq!(bob.get("/read_receipts/nope").await.status(), 403);
     });
 }
+
+#[test]
+fn link_preview_answers_empty_objects_for_what_it_must_not_fetch() {
+    let daemon = unlimited_daemon();
+    runtime().block_on(async {
+        let alice = signup(&daemon, "alice").await;
+        for url in [
+            "",
+            "http%3A%2F%2F127.0.0.1%3A1%2F",
+            "http%3A%2F%2Flocalhost%2Fx.py",
+            "ftp%3A%2F%2Fexample.com%2F",
+            "not%20a%20url",
+        ] {
+            let found = alice.get_json(&format!("/link_preview?url={url}")).await;
+            assert_eq!(found, json!({}), "{url}");
+        }
+        let long = "a".repeat(2100);
+        assert_eq!(
+            alice
+                .get(&format!("/link_preview?url={long}"))
+                .await
+                .status(),
+            400
+        );
+    });
+}

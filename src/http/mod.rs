@@ -9,6 +9,7 @@ pub mod error;
 pub mod events;
 pub mod files;
 pub mod health;
+pub mod link_preview;
 pub mod pages;
 pub mod people;
 pub mod pipeline;
@@ -42,6 +43,7 @@ pub fn router(app: AppRef) -> Router {
         .merge(presence::routes())
         .merge(search::routes())
         .merge(files::routes())
+        .merge(link_preview::routes())
         // Runs after `after_match` (route layers added later wrap earlier ones): §2.5 order.
         .route_layer(middleware::from_fn_with_state(app.clone(), auth::layer))
         .route_layer(middleware::from_fn_with_state(

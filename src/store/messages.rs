@@ -258,6 +258,11 @@ fn publish_rows(ctx: &mut WriteCtx<'_>, channel: &str, events: Vec<RowEvent>) {
 fn store_mentions(conn: &Connection, id: i64, names: Option<&[String]>) -> Result<(), StoreError> {
     conn.prepare_cached("DELETE FROM message_mentions WHERE message_id = ?1")?
         .execute([id])?;
+    insert_mentions(conn, id, names)
+}
+
+/// Records the mentions of a new row (nothing to replace yet).
+fn insert_mentions(conn: &Connection, id: i64, names: Option<&[String]>) -> Result<(), StoreError> {
     let mut insert = conn.prepare_cached(
         "INSERT OR IGNORE INTO message_mentions(message_id, name_key) VALUES (?1, ?2)",
     )?;
@@ -324,7 +329,7 @@ pub fn insert_rows(ctx: &mut WriteCtx<'_>, new: NewRows<'_>) -> Result<Vec<Row>,
             mentions_json
         ])?;
         let id = ctx.conn.last_insert_rowid();
-        store_mentions(ctx.conn, id, found.as_deref())?;
+        insert_mentions(ctx.conn, id, found.as_deref())?;
         rows.push(Row {
             id,
             channel: key.clone(),
