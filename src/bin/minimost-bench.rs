@@ -11,6 +11,7 @@
 //! build carries no HTTP client library.
 
 use std::path::PathBuf;
+
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -23,6 +24,10 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
 use tokio_rustls::TlsConnector;
+
+// The chat workloads (send, history, search, fanout) live beside this file.
+#[path = "minimost-bench/chat.rs"]
+mod chat;
 
 #[derive(Parser)]
 #[command(
@@ -42,6 +47,8 @@ struct Args {
 
 #[derive(Subcommand)]
 enum Workload {
+    #[command(flatten)]
+    Chat(chat::Workload),
     /// Wrong-password logins in parallel while probing /healthz and /channels.
     AuthFlood {
         /// An existing account for the authenticated probe.
@@ -344,6 +351,7 @@ async fn auth_flood(
 fn main() -> Result<()> {
     let args = Args::parse();
     minimost::system::tls::install_crypto_provider();
+    let ca_path = args.ca.clone();
     let pem = std::fs::read(&args.ca).with_context(|| format!("reading {}", args.ca.display()))?;
     let mut roots = rustls::RootCertStore::empty();
     for cert in CertificateDer::pem_slice_iter(&pem) {
@@ -366,5 +374,6 @@ fn main() -> Result<()> {
             attackers,
             seconds,
         } => runtime.block_on(auth_flood(client, user, password, attackers, seconds)),
+        Workload::Chat(workload) => runtime.block_on(chat::run(&client.addr, &ca_path, workload)),
     }
 }
