@@ -310,3 +310,29 @@ fn typing_and_presence_are_pushed() {
         );
     });
 }
+
+#[test]
+fn an_idle_expiry_ends_the_stream_with_session_revoked() {
+    let daemon = common::Daemon::start(common::Start {
+        config: Some("rate_limit_enabled = false\nsession_idle_minutes = 0.05\n".into()),
+        own_sockets: true,
+        ..Default::default()
+    });
+    runtime().block_on(async {
+        let alice = signup(&daemon, "alice").await;
+        let mut sse = alice.events("channel=general", None).await;
+        let started = Instant::now();
+        let event = sse
+            .wait_for("session_revoked", Duration::from_secs(10))
+            .await
+            .expect("session_revoked after the idle limit");
+        assert_eq!(event.json(), json!({"reason": "expired"}));
+        // Idle limit 3 s; pushed by a timer within 1 s of the deadline, never early.
+        let took = started.elapsed();
+        assert!(
+            took >= Duration::from_millis(2500) && took < Duration::from_secs(5),
+            "{took:?}"
+        );
+        assert!(sse.next(Duration::from_secs(2)).await.is_none());
+    });
+}
