@@ -141,7 +141,8 @@ impl App {
             .presence
             .report(name, "active", crate::domain::time::now());
         self.live.presence.ensure_sweeper(&self.hub);
-        self.hub.publish(vec![crate::domain::change::Change::Presence]);
+        self.hub
+            .publish(vec![crate::domain::change::Change::Presence]);
     }
 
     pub fn uptime(&self) -> Duration {

@@ -14,7 +14,10 @@ const CHILD_ENV: &str = "MINIMOST_DURABILITY_CHILD";
 const WRITES: usize = 1000;
 
 fn child(dir: &str) {
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     runtime.block_on(async {
         let store = Store::open(std::path::Path::new(dir), Durability::Full, Arc::new(|_| {})).unwrap();
         let mut tasks = Vec::new();
@@ -52,7 +55,12 @@ fn acknowledged_writes_survive_kill_9() {
     }
     let dir = tempfile::tempdir().unwrap();
     let mut process = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "acknowledged_writes_survive_kill_9", "--nocapture", "--test-threads=1"])
+        .args([
+            "--exact",
+            "acknowledged_writes_survive_kill_9",
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .env(CHILD_ENV, dir.path())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -67,26 +75,46 @@ fn acknowledged_writes_survive_kill_9() {
             acknowledged.push(format!("write-{index}"));
         }
         if !killed && acknowledged.len() >= WRITES / 3 {
-            nix::sys::signal::kill(nix::unistd::Pid::from_raw(process.id() as i32), nix::sys::signal::Signal::SIGKILL).unwrap();
+            nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(process.id() as i32),
+                nix::sys::signal::Signal::SIGKILL,
+            )
+            .unwrap();
             killed = true;
         }
     }
     let _ = process.wait();
     assert!(killed, "the child finished before it could be killed");
-    assert!(acknowledged.len() < WRITES, "the kill came too late to test anything");
+    assert!(
+        acknowledged.len() < WRITES,
+        "the kill came too late to test anything"
+    );
 
     let conn = Store::open_read_only(&dir.path().join("minimost.db")).unwrap();
-    let check: String = conn.query_row("PRAGMA integrity_check", [], |r| r.get(0)).unwrap();
+    let check: String = conn
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap();
     assert_eq!(check, "ok");
     let mut missing = Vec::new();
     for content in &acknowledged {
         let found: i64 = conn
-            .query_row("SELECT count(*) FROM messages WHERE content = ?1", [content], |r| r.get(0))
+            .query_row(
+                "SELECT count(*) FROM messages WHERE content = ?1",
+                [content],
+                |r| r.get(0),
+            )
             .unwrap();
         if found != 1 {
             missing.push(content.clone());
         }
     }
-    assert!(missing.is_empty(), "{} acknowledged writes lost: {missing:?}", missing.len());
-    eprintln!("{} writes acknowledged before kill -9; all present after reopening", acknowledged.len());
+    assert!(
+        missing.is_empty(),
+        "{} acknowledged writes lost: {missing:?}",
+        missing.len()
+    );
+    eprintln!(
+        "{} writes acknowledged before kill -9; all present after reopening",
+        acknowledged.len()
+    );
 }

@@ -2,10 +2,10 @@
 //! connections ([`readers`]). Async code reaches SQLite only through these two doors, so it
 //! never blocks a runtime worker on the database.
 
+pub mod accounts;
 pub mod channels;
 pub mod import_python;
 pub mod messages;
-pub mod accounts;
 pub mod migrations;
 pub mod readers;
 pub mod search;
@@ -158,9 +158,17 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path(), Durability::Full, std::sync::Arc::new(|_| {})).unwrap();
         let conn = Store::open_read_only(&store.path).unwrap();
-        let mode: i64 = conn.query_row("PRAGMA auto_vacuum", [], |r| r.get(0)).unwrap();
-        let journal: String = conn.query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap();
-        assert_eq!((mode, journal.as_str()), (2, "wal"), "auto_vacuum must be INCREMENTAL");
+        let mode: i64 = conn
+            .query_row("PRAGMA auto_vacuum", [], |r| r.get(0))
+            .unwrap();
+        let journal: String = conn
+            .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(
+            (mode, journal.as_str()),
+            (2, "wal"),
+            "auto_vacuum must be INCREMENTAL"
+        );
         store.close();
     }
 }

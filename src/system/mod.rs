@@ -1,6 +1,7 @@
 //! Everything between the daemon and its host: systemd (sockets, notify, watchdog), logging,
 //! settings, TLS, STUN, privileges and the admin control socket.
 
+pub mod audit;
 pub mod config;
 pub mod control;
 pub mod host;
@@ -9,6 +10,5 @@ pub mod logging;
 pub mod notify;
 pub mod paths;
 pub mod privileges;
-pub mod audit;
 pub mod stun;
 pub mod tls;
