@@ -43,7 +43,7 @@ pub struct App {
     pub readers: Readers,
     pub db_path: PathBuf,
     pub hub: Hub,
-    /// Presence, typing and open-stream book-keeping (never on disk).
+    /// Presence, typing, calls and open-stream book-keeping (never on disk).
     pub live: crate::live::Live,
     pub counters: Counters,
     pub notifier: Notifier,
@@ -75,6 +75,7 @@ pub struct AppParts {
 
 impl App {
     pub fn new(parts: AppParts) -> App {
+        let live = crate::live::Live::new(parts.writer.clone(), parts.hub.clone());
         App {
             settings: ArcSwap::from_pointee(parts.settings),
             tls: ArcSwap::from_pointee(parts.tls),
@@ -84,7 +85,7 @@ impl App {
             readers: parts.readers,
             db_path: parts.db_path,
             hub: parts.hub,
-            live: crate::live::Live::default(),
+            live,
             counters: Counters::default(),
             notifier: parts.notifier,
             started: Instant::now(),

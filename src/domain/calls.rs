@@ -1342,6 +1342,19 @@ impl CallRegistry {
         Ok(json!({"status": outcome.as_str()}))
     }
 
+    /// `user` left `channel` (a private channel): their leg of its live call ends as by
+    /// `end` (§6.7 leave). No membership check: they are no longer a member.
+    pub fn leave_channel(&mut self, user: &str, channel: &str, now: f64, fx: &mut Effects) {
+        let t = self.timeouts;
+        for call in self
+            .calls
+            .values_mut()
+            .filter(|c| c.channel == channel && c.state.is_live())
+        {
+            call.end(user, now, &t, fx);
+        }
+    }
+
     /// The timer's work: apply every call's timeouts and forget calls that finished longer
     /// than `finished_retention` ago.
     pub fn apply_timeouts<D: Directory>(&mut self, now: f64, dir: &D, fx: &mut Effects) {

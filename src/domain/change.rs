@@ -64,4 +64,13 @@ pub enum Change {
     Presence,
     /// The set of people typing in `channel` changed.
     Typing { channel: String },
+    /// A call in `channel` started, changed or finished: its `active_call` is recomputed.
+    ActiveCall { channel: String },
+    /// The calls ringing for these users (registered spelling) may have changed.
+    IncomingCalls { users: Vec<String> },
+    /// A standalone screen share in `channel` started or ended.
+    Screenshares { channel: String },
+    /// A call or share signal for `to`, pushed as the `signal` event; `event` is its JSON,
+    /// serialized once.
+    Signal { to: String, event: Arc<str> },
 }

@@ -547,9 +547,20 @@ async fn logout(
     user: CurrentUser,
 ) -> Result<Response, ApiError> {
     let hash = user.session_hash.clone();
-    app.writer
-        .write(move |ctx| revoke_one(ctx, Some(hash), "logout"))
+    let user_id = user.id;
+    let remaining = app
+        .writer
+        .write(move |ctx| {
+            revoke_one(ctx, Some(hash), "logout")?;
+            accounts::session_count(ctx.conn, user_id)
+        })
         .await?;
+    if remaining == 0 {
+        // A share must not outlive its sharer's last session (api.md §6.10).
+        app.live
+            .calls
+            .sharer_gone(&user.name, None, crate::domain::time::now());
+    }
     audit::record(
         "logout",
         Some(&user.name),
@@ -841,6 +852,7 @@ pub async fn remove_account_everywhere(
     account: accounts::User,
     hard: bool,
 ) -> Result<(), StoreError> {
+    let name = account.username.clone();
     let removal = app
         .writer
         .write(move |ctx| {
@@ -863,6 +875,9 @@ pub async fn remove_account_everywhere(
             Ok(removal)
         })
         .await?;
+    app.live
+        .calls
+        .sharer_gone(&name, None, crate::domain::time::now());
     remove_files(&app.state_dir.join("uploads"), &removal.uploads);
     remove_files(&app.state_dir.join("avatars"), removal.avatar.as_slice());
     Ok(())

@@ -341,6 +341,12 @@ async fn leave(
         Ok(Ok(()))
     })
     .await?;
+    // Leaving ends the caller's call leg and shares there (api.md §6.7).
+    app.live.calls.member_left(
+        &user.name,
+        &format!("private:{id}"),
+        crate::domain::time::now(),
+    );
     Ok(text_ok("ok"))
 }
 

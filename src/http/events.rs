@@ -32,7 +32,7 @@ use super::chat::{parse_cursor, query_first, viewer};
 use super::error::ApiError;
 use crate::app::AppRef;
 use crate::domain::change::Change;
-use crate::domain::channel::{is_dm_participant, ChannelId};
+use crate::domain::channel::{is_dm_participant, same_name, ChannelId};
 use crate::domain::clock::format_ts;
 use crate::live::hub::{Batch, StreamGuard};
 use crate::live::streams::{Key, Slot};
@@ -149,6 +149,18 @@ struct EventStream {
     out: String,
     guard: StreamGuard,
     _slot: Slot,
+}
+
+/// The channel-scoped events read from the store or presence, in start-of-stream order (§7.2).
+const CHANNEL_EVENTS: [&str; 3] = ["typing", "read_receipts", "pins"];
+
+/// The channel-scoped call events that follow them: `screenshares` always (`[]` for a public
+/// channel), `active_call` only in a DM or private channel (§7.2).
+fn call_events(access: &Access) -> &'static [&'static str] {
+    match access.channel {
+        ChannelId::Public(_) => &["screenshares"],
+        _ => &["screenshares", "active_call"],
+    }
 }
 
 /// The user-scoped events, in start-of-stream order (§7.2).
@@ -320,13 +332,13 @@ impl EventStream {
         }
         if let Some(access) = self.channel.clone() {
             let seq = self.dirty_seq;
-            for event in ["typing", "read_receipts", "pins"] {
+            for event in CHANNEL_EVENTS {
                 let value = self.compute(event, seq).await?;
                 self.offer(event, value);
             }
-            self.offer("screenshares", "[]".into());
-            if !matches!(access.channel, ChannelId::Public(_)) {
-                self.offer("active_call", "{\"call\":null}".into());
+            for &event in call_events(&access) {
+                let value = self.compute(event, seq).await?;
+                self.offer(event, value);
             }
         }
         let seq = self.dirty_seq;
@@ -349,7 +361,29 @@ impl EventStream {
                 serde_json::to_string(&list).unwrap_or_default().into()
             }
             "online_users" => self.app.live.presence.online(now).to_string().into(),
-            "incoming_calls" => "[]".into(),
+            "incoming_calls" => self
+                .app
+                .live
+                .calls
+                .incoming(&self.viewer.name, now)
+                .to_string()
+                .into(),
+            // Calls and shares live in memory: computing them is cheaper than sharing them.
+            "active_call" => match &self.channel {
+                Some(a) if !matches!(a.channel, ChannelId::Public(_)) => self
+                    .app
+                    .live
+                    .calls
+                    .active_call_event(&self.viewer.name, &a.key, now)
+                    .into(),
+                _ => "{\"call\":null}".into(),
+            },
+            "screenshares" => match &self.channel {
+                Some(a) if !matches!(a.channel, ChannelId::Public(_)) => {
+                    self.app.live.calls.screenshares_event(&a.key, now).into()
+                }
+                _ => "[]".into(),
+            },
             _ => {
                 let (user_id, channel) = match event {
                     // Read receipts are the same for everyone who can see the channel.
@@ -565,6 +599,27 @@ impl EventStream {
                         self.recheck_access().await?;
                     }
                 }
+                Change::ActiveCall { channel } => {
+                    if self.is_my_channel(channel) {
+                        self.mark("active_call", seq);
+                    }
+                }
+                Change::Screenshares { channel } => {
+                    if self.is_my_channel(channel) {
+                        self.mark("screenshares", seq);
+                    }
+                }
+                Change::IncomingCalls { users } => {
+                    if users.iter().any(|u| same_name(u, &self.viewer.name)) {
+                        self.mark("incoming_calls", seq);
+                    }
+                }
+                Change::Signal { to, event } => {
+                    // Every signal is delivered, never merged with the previous one.
+                    if same_name(to, &self.viewer.name) {
+                        self.frame("signal", event);
+                    }
+                }
                 Change::SessionRevoked {
                     session_hash,
                     reason,
@@ -619,7 +674,7 @@ impl EventStream {
                 })
                 .await?;
             self.send_rows(&rows);
-            for event in ["typing", "read_receipts", "pins"] {
+            for event in CHANNEL_EVENTS {
                 self.mark(event, seq);
             }
         }
@@ -633,9 +688,11 @@ impl EventStream {
         self.dirty_since = None;
         let dirty = std::mem::take(&mut self.dirty);
         let seq = self.dirty_seq;
-        let channel_events = ["typing", "read_receipts", "pins"];
-        for event in channel_events {
-            if dirty.contains(event) && self.channel.is_some() {
+        if let Some(access) = self.channel.clone() {
+            let events = CHANNEL_EVENTS
+                .into_iter()
+                .chain(call_events(&access).iter().copied());
+            for event in events.filter(|e| dirty.contains(e)) {
                 let value = self.compute(event, seq).await?;
                 self.offer(event, value);
             }

@@ -3,6 +3,7 @@
 pub mod account;
 pub mod assets;
 pub mod auth;
+pub mod calls;
 pub mod channels;
 pub mod chat;
 pub mod error;
@@ -41,6 +42,7 @@ pub fn router(app: AppRef) -> Router {
         .merge(channels::routes())
         .merge(events::routes())
         .merge(presence::routes())
+        .merge(calls::routes())
         .merge(search::routes())
         .merge(files::routes())
         .merge(link_preview::routes())

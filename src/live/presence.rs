@@ -3,16 +3,14 @@
 //! send a heartbeat.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::{Map, Value};
-use tokio::sync::Notify;
 
+use super::deadline::{Deadlines, Timer};
 use super::Hub;
 use crate::domain::change::Change;
-use crate::domain::time::now;
 use crate::domain::username;
 
 /// A user leaves `online_users` this long after their last update.
@@ -37,13 +35,15 @@ struct Entry {
     state: &'static str,
     override_state: Option<&'static str>,
     last_seen: f64,
+    /// The last heartbeat proper (`POST /presence`, login, signup), which keeps calls and
+    /// screen shares alive (api.md §6.9, §6.10); an override change is not one.
+    heartbeat: Option<f64>,
 }
 
 #[derive(Default)]
 pub struct Presence {
     entries: Mutex<HashMap<String, Entry>>,
-    wake: Notify,
-    sweeping: AtomicBool,
+    timer: Timer,
 }
 
 impl Presence {
@@ -61,6 +61,7 @@ impl Presence {
                 state: "offline",
                 override_state: None,
                 last_seen: at,
+                heartbeat: None,
             });
         entry.name = name.to_string();
         entry.last_seen = at;
@@ -69,14 +70,24 @@ impl Presence {
 
     /// Records a reported state (the override is kept) and sets last-seen to `at`.
     pub fn report(&self, name: &str, state: &'static str, at: f64) {
-        self.touch(name, at, |e| e.state = state);
-        self.wake.notify_one();
+        self.touch(name, at, |e| {
+            e.state = state;
+            e.heartbeat = Some(at);
+        });
+        self.timer.wake();
+    }
+
+    /// The time of `name`'s last presence heartbeat, if one is remembered.
+    pub fn last_heartbeat(&self, name: &str) -> Option<f64> {
+        self.entries()
+            .get(&username::fold(name))
+            .and_then(|e| e.heartbeat)
     }
 
     /// Sets or clears the override; also sets last-seen.
     pub fn set_override(&self, name: &str, value: Option<&'static str>, at: f64) {
         self.touch(name, at, |e| e.override_state = value);
-        self.wake.notify_one();
+        self.timer.wake();
     }
 
     pub fn override_of(&self, name: &str) -> Option<&'static str> {
@@ -111,6 +122,15 @@ impl Presence {
         entries.len() != before
     }
 
+    /// Starts (once) the timer that pushes `online_users` when someone's window lapses.
+    pub fn ensure_sweeper(self: &Arc<Self>, hub: &Hub) {
+        // A little past the deadline so the entry is surely out of the window.
+        self.timer
+            .ensure(self, |p| &p.timer, hub, Duration::from_millis(50));
+    }
+}
+
+impl Deadlines for Presence {
     fn next_deadline(&self) -> Option<f64> {
         self.entries()
             .values()
@@ -118,30 +138,10 @@ impl Presence {
             .min_by(|a, b| a.total_cmp(b))
     }
 
-    /// Starts (once) the timer that pushes `online_users` when someone's window lapses.
-    pub fn ensure_sweeper(self: &Arc<Self>, hub: &Hub) {
-        if self.sweeping.swap(true, Ordering::SeqCst) {
-            return;
+    fn expire(&self, now: f64, hub: &Hub) {
+        if self.purge(now) {
+            hub.publish(vec![Change::Presence]);
         }
-        let this = self.clone();
-        let hub = hub.clone();
-        tokio::spawn(async move {
-            loop {
-                let wait = match this.next_deadline() {
-                    // A little past the deadline so the entry is surely out of the window.
-                    Some(deadline) => Duration::from_secs_f64((deadline - now()).max(0.0) + 0.05),
-                    None => Duration::from_secs(86_400),
-                };
-                tokio::select! {
-                    _ = tokio::time::sleep(wait) => {
-                        if this.purge(now()) {
-                            hub.publish(vec![Change::Presence]);
-                        }
-                    }
-                    _ = this.wake.notified() => {}
-                }
-            }
-        });
     }
 }
 

@@ -2,16 +2,13 @@
 //! last `POST /typing`; a timer pushes the `typing` event again when someone lapses.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::sync::Notify;
-
+use super::deadline::{Deadlines, Timer};
 use super::Hub;
 use crate::domain::change::Change;
 use crate::domain::channel::same_name;
-use crate::domain::time::now;
 use crate::domain::username;
 
 pub const TYPING_S: f64 = 5.0;
@@ -20,8 +17,7 @@ pub const TYPING_S: f64 = 5.0;
 pub struct Typing {
     /// channel → (name, typing until)
     channels: Mutex<HashMap<String, Vec<(String, f64)>>>,
-    wake: Notify,
-    sweeping: AtomicBool,
+    timer: Timer,
 }
 
 impl Typing {
@@ -47,7 +43,7 @@ impl Typing {
             }
         };
         drop(channels);
-        self.wake.notify_one();
+        self.timer.wake();
         changed
     }
 
@@ -83,6 +79,14 @@ impl Typing {
         changed
     }
 
+    /// Starts (once) the timer that pushes `typing` when someone lapses.
+    pub fn ensure_sweeper(self: &Arc<Self>, hub: &Hub) {
+        self.timer
+            .ensure(self, |t| &t.timer, hub, Duration::from_millis(10));
+    }
+}
+
+impl Deadlines for Typing {
     fn next_deadline(&self) -> Option<f64> {
         self.channels()
             .values()
@@ -91,32 +95,13 @@ impl Typing {
             .min_by(|a, b| a.total_cmp(b))
     }
 
-    /// Starts (once) the timer that pushes `typing` when someone lapses.
-    pub fn ensure_sweeper(self: &Arc<Self>, hub: &Hub) {
-        if self.sweeping.swap(true, Ordering::SeqCst) {
-            return;
-        }
-        let this = self.clone();
-        let hub = hub.clone();
-        tokio::spawn(async move {
-            loop {
-                let wait = match this.next_deadline() {
-                    Some(deadline) => Duration::from_secs_f64((deadline - now()).max(0.0) + 0.01),
-                    None => Duration::from_secs(86_400),
-                };
-                tokio::select! {
-                    _ = tokio::time::sleep(wait) => {
-                        let changes: Vec<Change> = this
-                            .purge(now())
-                            .into_iter()
-                            .map(|channel| Change::Typing { channel })
-                            .collect();
-                        hub.publish(changes);
-                    }
-                    _ = this.wake.notified() => {}
-                }
-            }
-        });
+    fn expire(&self, now: f64, hub: &Hub) {
+        let changes: Vec<Change> = self
+            .purge(now)
+            .into_iter()
+            .map(|channel| Change::Typing { channel })
+            .collect();
+        hub.publish(changes);
     }
 }
 

@@ -272,6 +272,15 @@ pub fn delete_session(conn: &Connection, id_hash: &str) -> Result<bool, StoreErr
     Ok(conn.execute("DELETE FROM sessions WHERE id_hash = ?1", [id_hash])? > 0)
 }
 
+/// How many sessions `user_id` still has.
+pub fn session_count(conn: &Connection, user_id: i64) -> Result<i64, StoreError> {
+    Ok(conn.query_row(
+        "SELECT COUNT(*) FROM sessions WHERE user_id = ?1",
+        [user_id],
+        |r| r.get(0),
+    )?)
+}
+
 /// Deletes every session of a user except `keep`; returns the hashes deleted.
 pub fn delete_user_sessions(
     conn: &Connection,
