@@ -49,6 +49,11 @@ async fn get(user: &User, path: &str) -> (u16, Value) {
     answer(user.get(path).await).await
 }
 
+/// An `offer` signal with a dummy payload from `user` to `to`.
+async fn offer(user: &User, path: &str, to: &str) -> (u16, Value) {
+    post(user, path, json!({"to": to, "type": "offer", "payload": 1})).await
+}
+
 async fn initiate(user: &User, channel: &str) -> String {
     let (status, body) = post(user, "/calls/initiate", json!({ "channel": channel })).await;
     assert_eq!(status, 200, "initiate in {channel}: {body}");
@@ -232,40 +237,17 @@ fn a_one_to_one_call_rings_connects_signals_and_ends_with_its_duration() {
             .await,
             fields
         );
+        assert_eq!(offer(&alice, &path, "").await, fields);
         assert_eq!(
-            post(
-                &alice,
-                &path,
-                json!({"to": "", "type": "offer", "payload": 1})
-            )
-            .await,
-            fields
-        );
-        assert_eq!(
-            post(
-                &alice,
-                "/calls/nope/signal",
-                json!({"to": "Bob", "type": "offer", "payload": 1})
-            )
-            .await,
+            offer(&alice, "/calls/nope/signal", "Bob").await,
             error(404, "call not found")
         );
         assert_eq!(
-            post(
-                &alice,
-                &path,
-                json!({"to": "carol", "type": "offer", "payload": 1})
-            )
-            .await,
+            offer(&alice, &path, "carol").await,
             error(400, "invalid recipient")
         );
         assert_eq!(
-            post(
-                &alice,
-                &path,
-                json!({"to": "alice", "type": "offer", "payload": 1})
-            )
-            .await,
+            offer(&alice, &path, "alice").await,
             error(400, "invalid recipient")
         );
         let sdp = json!({"sdp": "v=0", "type": "offer"});
@@ -514,38 +496,31 @@ fn group_calls_invite_join_in_progress_and_remove_the_gone() {
         post(&bob, &call_path(&call_id, "accept"), json!({})).await;
 
         // invite: the checks in order.
-        assert_eq!(
-            post(&alice, &invite, json!({"username": " "})).await,
-            error(400, "username required")
-        );
-        assert_eq!(
-            post(&alice, &invite, json!({"username": "ALICE"})).await,
-            error(400, "cannot invite yourself")
-        );
-        assert_eq!(
-            post(&alice, "/calls/nope/invite", json!({"username": "bob"})).await,
-            error(404, "call not found")
-        );
-        assert_eq!(
-            post(&eve, &invite, json!({"username": "bob"})).await,
-            error(404, "call not found")
-        );
-        assert_eq!(
-            post(&carol, &invite, json!({"username": "bob"})).await,
-            error(403, "not a participant")
-        );
-        assert_eq!(
-            post(&alice, &invite, json!({"username": "nobody"})).await,
-            error(404, "user not found")
-        );
-        assert_eq!(
-            post(&alice, &invite, json!({"username": "eve"})).await,
-            error(400, "user is not a member of this channel")
-        );
-        assert_eq!(
-            post(&alice, &invite, json!({"username": "bob"})).await,
-            error(409, "user already in call")
-        );
+        let nope = "/calls/nope/invite".to_string();
+        let cases: [(&User, &String, &str, (u16, Value)); 8] = [
+            (&alice, &invite, " ", error(400, "username required")),
+            (
+                &alice,
+                &invite,
+                "ALICE",
+                error(400, "cannot invite yourself"),
+            ),
+            (&alice, &nope, "bob", error(404, "call not found")),
+            (&eve, &invite, "bob", error(404, "call not found")),
+            (&carol, &invite, "bob", error(403, "not a participant")),
+            (&alice, &invite, "nobody", error(404, "user not found")),
+            (
+                &alice,
+                &invite,
+                "eve",
+                error(400, "user is not a member of this channel"),
+            ),
+            (&alice, &invite, "bob", error(409, "user already in call")),
+        ];
+        for (who, path, target, expected) in cases {
+            let got = post(who, path, json!({ "username": target })).await;
+            assert_eq!(got, expected, "{} invites {target:?}", who.name);
+        }
 
         // carol declines; the call goes on (bob is in it), and she can be invited again.
         assert_eq!(
@@ -713,39 +688,16 @@ fn standalone_shares_are_for_members_and_end_with_their_sharer() {
             )
         );
         assert_eq!(
-            post(
-                &bob,
-                "/screenshare/nope/signal",
-                json!({"to": "alice", "type": "offer", "payload": 1})
-            )
-            .await,
+            offer(&bob, "/screenshare/nope/signal", "alice").await,
             error(404, "not found")
         );
+        assert_eq!(offer(&carol, &path, "alice").await, error(404, "not found"));
         assert_eq!(
-            post(
-                &carol,
-                &path,
-                json!({"to": "alice", "type": "offer", "payload": 1})
-            )
-            .await,
-            error(404, "not found")
-        );
-        assert_eq!(
-            post(
-                &bob,
-                &path,
-                json!({"to": "carol", "type": "offer", "payload": 1})
-            )
-            .await,
+            offer(&bob, &path, "carol").await,
             error(400, "invalid recipient")
         );
         assert_eq!(
-            post(
-                &bob,
-                &path,
-                json!({"to": "bob", "type": "offer", "payload": 1})
-            )
-            .await,
+            offer(&bob, &path, "bob").await,
             error(400, "invalid recipient")
         );
         let mut alice_events = alice.events("channel=", None).await;
@@ -790,12 +742,7 @@ fn standalone_shares_are_for_members_and_end_with_their_sharer() {
             json!([])
         );
         assert_eq!(
-            post(
-                &bob,
-                &path,
-                json!({"to": "alice", "type": "offer", "payload": 1})
-            )
-            .await,
+            offer(&bob, &path, "alice").await,
             error(409, "share is not active")
         );
 

@@ -156,7 +156,20 @@ async fn named_channel_facts(
     })
 }
 
-/// Runs a rule on the call `call_id` with its channel's facts (and `extra`'s account).
+/// Runs a rule with the facts of the channel a call or share lives in (`None`: an unknown id)
+/// and of `extra`'s account, and answers with its JSON or its error.
+async fn on_stored<E>(
+    app: &AppRef,
+    channel: Option<String>,
+    extra: Option<String>,
+    rule: impl FnOnce(Session<'_>) -> Result<Value, E>,
+    refusal: fn(E) -> ApiError,
+) -> Answer {
+    let facts = stored_channel_facts(app, channel, extra).await?;
+    app.live.calls.run(&facts, rule).map(Json).map_err(refusal)
+}
+
+/// Runs a rule on the call `call_id`.
 async fn on_call(
     app: &AppRef,
     call_id: &str,
@@ -164,27 +177,33 @@ async fn on_call(
     rule: impl FnOnce(Session<'_>) -> Result<Value, CallError>,
 ) -> Answer {
     let channel = app.live.calls.call_channel(call_id);
-    let facts = stored_channel_facts(app, channel, extra).await?;
-    app.live
-        .calls
-        .run(&facts, rule)
-        .map(Json)
-        .map_err(call_error)
+    on_stored(app, channel, extra, rule, call_error).await
 }
 
-/// Runs a rule on the share `share_id` with its channel's facts.
+/// Runs a rule on the share `share_id`.
 async fn on_share(
     app: &AppRef,
     share_id: &str,
     rule: impl FnOnce(Session<'_>) -> Result<Value, ShareError>,
 ) -> Answer {
     let channel = app.live.calls.share_channel(share_id);
-    let facts = stored_channel_facts(app, channel, None).await?;
+    on_stored(app, channel, None, rule, share_error).await
+}
+
+/// Runs a rule on the channel the caller named (`raw`), which it receives resolved.
+async fn on_named<E>(
+    app: &AppRef,
+    user: &CurrentUser,
+    raw: &str,
+    rule: impl FnOnce(Session<'_>, &str) -> Result<Value, E>,
+    refusal: fn(E) -> ApiError,
+) -> Answer {
+    let (channel, facts) = named_channel_facts(app, user, raw).await?;
     app.live
         .calls
-        .run(&facts, rule)
+        .run(&facts, |s| rule(s, &channel))
         .map(Json)
-        .map_err(share_error)
+        .map_err(refusal)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -227,19 +246,14 @@ async fn initiate(
     headers: HeaderMap,
     bytes: Bytes,
 ) -> Answer {
-    let map = body(&headers, &bytes)?;
-    let (channel, facts) = named_channel_facts(&app, &user, &field(&map, "channel")?).await?;
-    let now = now();
-    let call_id = fresh_id();
-    app.live
-        .calls
-        .run(&facts, |s| {
-            s.reg
-                .calls
-                .initiate(call_id, &user.name, &channel, now, s.dir, s.fx)
-        })
-        .map(Json)
-        .map_err(call_error)
+    let raw = field(&body(&headers, &bytes)?, "channel")?;
+    let (call_id, now) = (fresh_id(), now());
+    let rule = |s: Session<'_>, channel: &str| {
+        s.reg
+            .calls
+            .initiate(call_id, &user.name, channel, now, s.dir, s.fx)
+    };
+    on_named(&app, &user, &raw, rule, call_error).await
 }
 
 async fn incoming(State(app): State<AppRef>, user: CurrentUser) -> Answer {
@@ -248,15 +262,10 @@ async fn incoming(State(app): State<AppRef>, user: CurrentUser) -> Answer {
 
 async fn active(State(app): State<AppRef>, user: CurrentUser, uri: Uri) -> Answer {
     let raw = query_first(&uri, "channel").unwrap_or_default();
-    let (channel, facts) = named_channel_facts(&app, &user, &raw).await?;
     let now = now();
-    app.live
-        .calls
-        .run(&facts, |s| {
-            s.reg.calls.active(&user.name, &channel, now, s.dir, s.fx)
-        })
-        .map(Json)
-        .map_err(call_error)
+    let rule =
+        |s: Session<'_>, channel: &str| s.reg.calls.active(&user.name, channel, now, s.dir, s.fx);
+    on_named(&app, &user, &raw, rule, call_error).await
 }
 
 async fn accept(State(app): State<AppRef>, user: CurrentUser, Path(id): Path<String>) -> Answer {
@@ -386,32 +395,22 @@ async fn share_start(
     headers: HeaderMap,
     bytes: Bytes,
 ) -> Answer {
-    let map = body(&headers, &bytes)?;
-    let (channel, facts) = named_channel_facts(&app, &user, &field(&map, "channel")?).await?;
-    let now = now();
-    let share_id = fresh_id();
-    app.live
-        .calls
-        .run(&facts, |s| {
-            s.reg
-                .shares
-                .start(share_id, &user.name, &channel, now, s.dir, s.fx)
-        })
-        .map(Json)
-        .map_err(share_error)
+    let raw = field(&body(&headers, &bytes)?, "channel")?;
+    let (share_id, now) = (fresh_id(), now());
+    let rule = |s: Session<'_>, channel: &str| {
+        s.reg
+            .shares
+            .start(share_id, &user.name, channel, now, s.dir, s.fx)
+    };
+    on_named(&app, &user, &raw, rule, share_error).await
 }
 
 async fn share_active(State(app): State<AppRef>, user: CurrentUser, uri: Uri) -> Answer {
     let raw = query_first(&uri, "channel").unwrap_or_default();
-    let (channel, facts) = named_channel_facts(&app, &user, &raw).await?;
     let now = now();
-    app.live
-        .calls
-        .run(&facts, |s| {
-            s.reg.shares.active(&user.name, &channel, now, s.dir, s.fx)
-        })
-        .map(Json)
-        .map_err(share_error)
+    let rule =
+        |s: Session<'_>, channel: &str| s.reg.shares.active(&user.name, channel, now, s.dir, s.fx);
+    on_named(&app, &user, &raw, rule, share_error).await
 }
 
 async fn share_stop(
