@@ -143,6 +143,23 @@ fn rows_json(rows: &[messages::Row]) -> Response {
     Json(rows).into_response()
 }
 
+/// A JSON body already serialized, with the header `Json` would set.
+fn json_body(body: Bytes) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            axum::http::HeaderValue::from_static("application/json"),
+        )],
+        body,
+    )
+        .into_response()
+}
+
+/// The page form's `limit` (api.md §6.4): clamped to 1–200, unparseable means 100.
+fn page_limit(raw: &str) -> i64 {
+    raw.trim().parse::<i64>().unwrap_or(100).clamp(1, 200)
+}
+
 // ---------------------------------------------------------------------------------------------
 // History
 
@@ -155,11 +172,31 @@ async fn messages_route(
     let access = require_access(&app, &user, &channel).await?;
     let after = parse_cursor(query_first(&uri, "after").as_deref());
     let limit = query_first(&uri, "limit").filter(|l| !l.is_empty());
+    // The latest page of a public channel is the same for every viewer: serve it from the
+    // writer-invalidated cache (store::messages::PageCache) without touching the database.
+    if let (ChannelId::Public(_), Some(raw), true) = (&access.channel, &limit, after == 0.0) {
+        let limit = page_limit(raw);
+        let ticket = match app.writer.pages.lookup(&access.key, limit) {
+            Ok(body) => return Ok(json_body(body)),
+            Err(ticket) => ticket,
+        };
+        let key = access.key.clone();
+        let rows = app
+            .readers
+            .read(move |conn| messages::latest(conn, &key, 0.0, limit))
+            .await?;
+        let body =
+            Bytes::from(serde_json::to_vec(&rows).map_err(|e| ApiError::Internal(e.to_string()))?);
+        app.writer
+            .pages
+            .fill(&access.key, limit, ticket, body.clone());
+        return Ok(json_body(body));
+    }
     let rows = app
         .readers
         .read(move |conn| match limit {
             Some(limit) if after == 0.0 => {
-                let limit = limit.trim().parse::<i64>().unwrap_or(100).clamp(1, 200);
+                let limit = page_limit(&limit);
                 messages::latest(conn, &access.key, access.visible_from, limit)
             }
             _ => messages::changed_after(conn, &access.key, access.visible_from, after),

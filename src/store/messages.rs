@@ -2,8 +2,10 @@
 //! edit, delete, react to and pin them. Every write runs inside a writer job and announces
 //! the rows it changed as a [`Change::Rows`], serialized once.
 
-use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
 
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::Serialize;
@@ -216,6 +218,104 @@ pub fn clock_now(conn: &Connection) -> Result<f64, StoreError> {
         .prepare_cached("SELECT max(change_ts) FROM messages")?
         .query_row([], |r| r.get::<_, Option<f64>>(0))?
         .unwrap_or(0.0))
+}
+
+/// Distinct page sizes remembered per channel; clients ask for one or two, so a few suffice
+/// and a client cycling through limits cannot grow the cache.
+const PAGES_PER_CHANNEL: usize = 4;
+/// Largest page body kept: a page of 200 maximal messages can reach megabytes, and holding
+/// such a page would trade a lot of memory for a rare request.
+const MAX_CACHED_PAGE: usize = 1 << 20;
+
+/// The serialized latest pages (`GET /messages/<channel>?limit=N`) of public channels, where
+/// the page is the same for every viewer, so the hot read of a busy channel costs no query.
+///
+/// Correctness rests on two rules. The writer invalidates a channel after COMMIT and before it
+/// answers anyone (see [`super::writer`]), so nobody who learned of a write can be served a
+/// page without it. And a page computed from a snapshot older than an invalidation is never
+/// stored: a reader takes a [`PageTicket`] (the channel's generation) *before* its query, and
+/// [`PageCache::fill`] refuses the page if the generation moved meanwhile.
+#[derive(Default)]
+pub struct PageCache {
+    slots: Mutex<HashMap<String, PageSlot>>,
+}
+
+#[derive(Default)]
+struct PageSlot {
+    generation: u64,
+    /// (limit, JSON body), oldest first.
+    pages: Vec<(i64, Bytes)>,
+}
+
+/// Proof of the generation a reader saw before it queried.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PageTicket(Option<u64>);
+
+impl PageCache {
+    /// The cached body, or a ticket to fill it with after querying. Only call this for
+    /// channels whose pages do not depend on the viewer (public ones): slots are created here
+    /// and never removed, so their number is bounded by the configured channels.
+    pub fn lookup(&self, channel: &str, limit: i64) -> Result<Bytes, PageTicket> {
+        let Ok(mut slots) = self.slots.lock() else {
+            // A poisoned lock only means a panic elsewhere; stop caching rather than guess.
+            return Err(PageTicket(None));
+        };
+        // Checked first so that the hot path (a hit) allocates no key.
+        if !slots.contains_key(channel) {
+            slots.insert(channel.to_string(), PageSlot::default());
+        }
+        let Some(slot) = slots.get(channel) else {
+            return Err(PageTicket(None));
+        };
+        match slot.pages.iter().find(|(l, _)| *l == limit) {
+            Some((_, body)) => Ok(body.clone()),
+            None => Err(PageTicket(Some(slot.generation))),
+        }
+    }
+
+    /// Stores a page computed after `ticket` was taken, unless the channel changed since.
+    pub fn fill(&self, channel: &str, limit: i64, ticket: PageTicket, body: Bytes) {
+        if body.len() > MAX_CACHED_PAGE {
+            return;
+        }
+        let Ok(mut slots) = self.slots.lock() else {
+            return;
+        };
+        let Some(slot) = slots.get_mut(channel) else {
+            return;
+        };
+        if ticket.0 != Some(slot.generation) || slot.pages.iter().any(|(l, _)| *l == limit) {
+            return;
+        }
+        if slot.pages.len() >= PAGES_PER_CHANNEL {
+            slot.pages.remove(0);
+        }
+        slot.pages.push((limit, body));
+    }
+
+    /// Forgets the pages of `channels` and refuses fills begun before this call.
+    pub fn invalidate<'a>(&self, channels: impl IntoIterator<Item = &'a str>) {
+        let Ok(mut slots) = self.slots.lock() else {
+            return;
+        };
+        for channel in channels {
+            if let Some(slot) = slots.get_mut(channel) {
+                slot.generation += 1;
+                slot.pages.clear();
+            }
+        }
+    }
+
+    /// Forgets every page: for when the writer cannot tell which channels changed.
+    pub fn invalidate_all(&self) {
+        let Ok(mut slots) = self.slots.lock() else {
+            return;
+        };
+        for slot in slots.values_mut() {
+            slot.generation += 1;
+            slot.pages.clear();
+        }
+    }
 }
 
 fn is_pinned(conn: &Connection, id: i64) -> Result<bool, StoreError> {
@@ -722,5 +822,58 @@ mod tests {
             assert!(value.get(key).is_some(), "missing {key}");
         }
         assert!(value.get("change_ts").is_none());
+    }
+
+    #[test]
+    fn a_cached_page_is_served_until_its_channel_changes() {
+        let cache = PageCache::default();
+        let ticket = cache.lookup("general", 50).unwrap_err();
+        cache.fill("general", 50, ticket, Bytes::from_static(b"[1]"));
+        assert_eq!(
+            cache.lookup("general", 50).unwrap(),
+            Bytes::from_static(b"[1]")
+        );
+        // Another limit is another page.
+        assert!(cache.lookup("general", 10).is_err());
+        cache.invalidate(["random"]);
+        assert!(cache.lookup("general", 50).is_ok());
+        cache.invalidate(["general"]);
+        assert!(cache.lookup("general", 50).is_err());
+    }
+
+    #[test]
+    fn a_page_read_before_an_invalidation_is_not_stored() {
+        let cache = PageCache::default();
+        let ticket = cache.lookup("general", 50).unwrap_err();
+        // A write commits between the reader's ticket and its fill.
+        cache.invalidate(["general"]);
+        cache.fill("general", 50, ticket, Bytes::from_static(b"[stale]"));
+        assert!(cache.lookup("general", 50).is_err());
+        let ticket = cache.lookup("general", 50).unwrap_err();
+        cache.invalidate_all();
+        cache.fill("general", 50, ticket, Bytes::from_static(b"[stale]"));
+        assert!(cache.lookup("general", 50).is_err());
+    }
+
+    #[test]
+    fn the_page_cache_holds_a_few_limits_and_no_huge_pages() {
+        let cache = PageCache::default();
+        for limit in 1..=10 {
+            let ticket = cache.lookup("general", limit).unwrap_err();
+            cache.fill("general", limit, ticket, Bytes::from_static(b"[]"));
+        }
+        let kept = (1..=10)
+            .filter(|l| cache.lookup("general", *l).is_ok())
+            .count();
+        assert_eq!(kept, PAGES_PER_CHANNEL);
+        assert!(cache.lookup("general", 10).is_ok(), "the newest page stays");
+        let ticket = cache.lookup("big", 200).unwrap_err();
+        cache.fill(
+            "big",
+            200,
+            ticket,
+            Bytes::from(vec![b' '; MAX_CACHED_PAGE + 1]),
+        );
+        assert!(cache.lookup("big", 200).is_err());
     }
 }

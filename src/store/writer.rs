@@ -5,6 +5,11 @@
 //! in the batch still commit. Replies are sent only after the batch's COMMIT returned, so an
 //! acknowledged write is on disk (`synchronous=FULL`). Changes a job announces are handed to the
 //! publish sink after the commit, in commit order, which is what keeps event cursors lossless.
+//!
+//! The writer also keeps the latest-page cache ([`PageCache`]) honest. Rather than trusting
+//! every job to announce what it changed (retention, for one, announces nothing), temporary
+//! triggers on this connection note each channel whose rows or reactions a batch touched;
+//! after COMMIT, and before any caller is answered, those channels' cached pages are dropped.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
@@ -15,6 +20,7 @@ use std::time::Instant;
 use rusqlite::Connection;
 use tokio::sync::oneshot;
 
+use super::messages::PageCache;
 use super::StoreError;
 use crate::domain::change::Change;
 use crate::domain::clock::ChangeClock;
@@ -76,6 +82,56 @@ pub struct WriterStats {
 pub struct Writer {
     queue: mpsc::Sender<Job>,
     pub stats: Arc<WriterStats>,
+    /// Latest pages of public channels, invalidated by this writer's commits.
+    pub pages: Arc<PageCache>,
+}
+
+/// Temporary (connection-local, in-memory) bookkeeping of the channels a transaction touched.
+/// The triggers see every write, whichever code path made it; a temp table rolls back with a
+/// failed job's savepoint like everything else.
+const TRACK_TOUCHED: &str = "
+    PRAGMA temp_store = MEMORY;
+    CREATE TEMP TABLE IF NOT EXISTS touched_channels (channel TEXT PRIMARY KEY) WITHOUT ROWID;
+    CREATE TEMP TRIGGER IF NOT EXISTS touched_messages_insert AFTER INSERT ON main.messages BEGIN
+        INSERT OR IGNORE INTO touched_channels VALUES (new.channel);
+    END;
+    CREATE TEMP TRIGGER IF NOT EXISTS touched_messages_update AFTER UPDATE ON main.messages BEGIN
+        INSERT OR IGNORE INTO touched_channels VALUES (old.channel), (new.channel);
+    END;
+    CREATE TEMP TRIGGER IF NOT EXISTS touched_messages_delete AFTER DELETE ON main.messages BEGIN
+        INSERT OR IGNORE INTO touched_channels VALUES (old.channel);
+    END;
+    CREATE TEMP TRIGGER IF NOT EXISTS touched_reactions_insert AFTER INSERT ON main.reactions BEGIN
+        INSERT OR IGNORE INTO touched_channels
+            SELECT channel FROM messages WHERE id = new.message_id;
+    END;
+    CREATE TEMP TRIGGER IF NOT EXISTS touched_reactions_delete AFTER DELETE ON main.reactions BEGIN
+        INSERT OR IGNORE INTO touched_channels
+            SELECT channel FROM messages WHERE id = old.message_id;
+    END;
+";
+
+/// The channels the open transaction touched, forgetting them; `None` if they cannot be read,
+/// in which case the caller must assume every channel changed.
+fn take_touched(conn: &Connection) -> Option<Vec<String>> {
+    let read = || -> rusqlite::Result<Vec<String>> {
+        let channels = conn
+            .prepare_cached("SELECT channel FROM temp.touched_channels")?
+            .query_map([], |r| r.get(0))?
+            .collect::<Result<Vec<String>, _>>()?;
+        if !channels.is_empty() {
+            conn.prepare_cached("DELETE FROM temp.touched_channels")?
+                .execute([])?;
+        }
+        Ok(channels)
+    };
+    match read() {
+        Ok(channels) => Some(channels),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read the channels a batch touched; dropping every cached page");
+            None
+        }
+    }
 }
 
 impl Writer {
@@ -85,14 +141,24 @@ impl Writer {
         clock: ChangeClock,
         sink: PublishSink,
     ) -> Result<(Writer, JoinHandle<()>), StoreError> {
+        conn.execute_batch(TRACK_TOUCHED)?;
         let (queue, jobs) = mpsc::channel();
         let stats = Arc::new(WriterStats::default());
+        let pages = Arc::new(PageCache::default());
         let thread_stats = stats.clone();
+        let thread_pages = pages.clone();
         let handle = std::thread::Builder::new()
             .name("store-writer".into())
-            .spawn(move || run(conn, clock, jobs, sink, thread_stats))
+            .spawn(move || run(conn, clock, jobs, sink, thread_stats, thread_pages))
             .map_err(StoreError::Thread)?;
-        Ok((Writer { queue, stats }, handle))
+        Ok((
+            Writer {
+                queue,
+                stats,
+                pages,
+            },
+            handle,
+        ))
     }
 
     /// Runs `job` in the writer's transaction and returns its result once committed.
@@ -141,6 +207,7 @@ fn run(
     jobs: mpsc::Receiver<Job>,
     sink: PublishSink,
     stats: Arc<WriterStats>,
+    pages: Arc<PageCache>,
 ) {
     let mut batch: Vec<WriteFn> = Vec::with_capacity(MAX_BATCH);
     let mut stopping = false;
@@ -160,7 +227,7 @@ fn run(
             }
         }
         if !batch.is_empty() {
-            commit_batch(&conn, &mut clock, &mut batch, &sink, &stats);
+            commit_batch(&conn, &mut clock, &mut batch, &sink, &stats, &pages);
         }
         if stopping {
             break;
@@ -178,6 +245,7 @@ fn commit_batch(
     batch: &mut Vec<WriteFn>,
     sink: &PublishSink,
     stats: &WriterStats,
+    pages: &PageCache,
 ) {
     let started = Instant::now();
     let size = batch.len() as u64;
@@ -211,8 +279,15 @@ fn commit_batch(
         }
         finishes.push(finish);
     }
+    let touched = take_touched(conn);
     match conn.execute_batch("COMMIT") {
         Ok(()) => {
+            // Before anyone is answered or any event goes out: whoever learns of this write
+            // must not then be served a cached page without it.
+            match &touched {
+                Some(channels) => pages.invalidate(channels.iter().map(String::as_str)),
+                None => pages.invalidate_all(),
+            }
             for finish in finishes {
                 finish(None);
             }
@@ -237,4 +312,96 @@ fn commit_batch(
         micros = started.elapsed().as_micros() as u64,
         "batch committed"
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+
+    fn writer() -> Writer {
+        let mut conn = Connection::open_in_memory().unwrap();
+        conn.pragma_update(None, "foreign_keys", "ON").unwrap();
+        crate::store::migrations::apply(&mut conn).unwrap();
+        let (writer, _thread) =
+            Writer::start(conn, ChangeClock::default(), Arc::new(|_| {})).unwrap();
+        writer
+    }
+
+    fn cache(writer: &Writer, channel: &str) {
+        let ticket = writer.pages.lookup(channel, 50).unwrap_err();
+        writer
+            .pages
+            .fill(channel, 50, ticket, Bytes::from_static(b"[]"));
+        assert!(writer.pages.lookup(channel, 50).is_ok());
+    }
+
+    async fn insert(writer: &Writer, channel: &'static str) -> i64 {
+        writer
+            .write(move |ctx| {
+                ctx.conn.execute(
+                    "INSERT INTO messages(channel, sender, content, ts, change_ts) VALUES (?1, 'bob', 'x', 1, 1)",
+                    [channel],
+                )?;
+                Ok(ctx.conn.last_insert_rowid())
+            })
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_commit_drops_the_cached_pages_of_the_channels_it_touched_announced_or_not() {
+        let writer = writer();
+        cache(&writer, "general");
+        cache(&writer, "random");
+        // Like retention: a raw write that publishes nothing.
+        insert(&writer, "general").await;
+        assert!(writer.pages.lookup("general", 50).is_err());
+        assert!(writer.pages.lookup("random", 50).is_ok());
+    }
+
+    #[tokio::test]
+    async fn reactions_and_deletes_drop_the_page_of_their_row() {
+        let writer = writer();
+        let id = insert(&writer, "random").await;
+        cache(&writer, "random");
+        writer
+            .write(move |ctx| {
+                ctx.conn.execute(
+                    "INSERT INTO reactions(message_id, emoji, username, username_key, ts) VALUES (?1, 'x', 'bob', 'bob', 2)",
+                    [id],
+                )?;
+                Ok(())
+            })
+            .await
+            .unwrap();
+        assert!(writer.pages.lookup("random", 50).is_err());
+        cache(&writer, "random");
+        writer
+            .write(move |ctx| {
+                ctx.conn
+                    .execute("DELETE FROM messages WHERE id = ?1", [id])?;
+                Ok(())
+            })
+            .await
+            .unwrap();
+        assert!(writer.pages.lookup("random", 50).is_err());
+    }
+
+    #[tokio::test]
+    async fn a_failed_job_leaves_cached_pages_alone() {
+        let writer = writer();
+        cache(&writer, "general");
+        let failed = writer
+            .write(|ctx| {
+                ctx.conn.execute(
+                    "INSERT INTO messages(channel, sender, content, ts, change_ts) VALUES ('general', 'bob', 'x', 1, 1)",
+                    [],
+                )?;
+                Err::<(), _>(StoreError::Rejected("no".into()))
+            })
+            .await;
+        assert!(failed.is_err());
+        assert!(writer.pages.lookup("general", 50).is_ok());
+    }
 }
