@@ -44,9 +44,10 @@ async fn search_messages(
     }
     let public = app.settings().channels.clone();
     let viewer = viewer(&user);
+    let order = app.readers.id_order.clone();
     Ok(Json(
         app.readers
-            .read(move |conn| search::search(conn, &public, &viewer, &query))
+            .read(move |conn| search::search(conn, &order, &public, &viewer, &query))
             .await?,
     ))
 }
