@@ -1,12 +1,11 @@
 //! Account deletion (api.md §6.1.7) and the people routes (§6.6): settings, profiles,
 //! colours and avatars.
 
-mod auth_helpers;
 mod common;
 
 use std::time::Duration;
 
-use auth_helpers::*;
+use common::forms::*;
 use common::Daemon;
 use serde_json::json;
 

@@ -1,12 +1,11 @@
 //! Passwords (api.md §6.1.3–6.1.6, §11): storage in PHC form, Werkzeug hashes upgraded at
 //! login, change-password, reset links issued by minimostctl, and revocation of sessions.
 
-mod auth_helpers;
 mod common;
 
 use std::time::Duration;
 
-use auth_helpers::*;
+use common::forms::*;
 use common::{Daemon, Start};
 
 fn db(daemon: &Daemon) -> rusqlite::Connection {

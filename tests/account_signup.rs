@@ -1,9 +1,8 @@
 //! Signup (api.md §6.1.2): the checks in order, and what a new account gets.
 
-mod auth_helpers;
 mod common;
 
-use auth_helpers::*;
+use common::forms::*;
 use common::Daemon;
 
 #[test]

@@ -1,10 +1,9 @@
 //! CSRF and Origin (api.md §2.4): every state-changing request needs its session's token and
 //! an own (or absent) Origin; the forms re-render on a CSRF failure.
 
-mod auth_helpers;
 mod common;
 
-use auth_helpers::*;
+use common::forms::*;
 use common::{Daemon, Start};
 
 #[test]

@@ -1,12 +1,11 @@
 //! Rate limits (api.md §3) and lockout (§6.1.5): 429 with a correct Retry-After, re-rendered
 //! forms, and a lock that starts at the Nth failure and ends after its duration.
 
-mod auth_helpers;
 mod common;
 
 use std::time::Duration;
 
-use auth_helpers::*;
+use common::forms::*;
 use common::{Daemon, Start};
 
 fn started(config: &str) -> Daemon {

@@ -1,10 +1,9 @@
 //! Sessions (api.md §2.1–2.3, §6.1.1–6.1.3): signup and login start a session with a rotated
 //! id, logout revokes it, and a replayed cookie is refused.
 
-mod auth_helpers;
 mod common;
 
-use auth_helpers::*;
+use common::forms::*;
 use common::Daemon;
 
 #[test]

@@ -10,7 +10,8 @@ use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use chat_common::{runtime, signup, PASSWORD};
+use chat_common::{runtime, signup};
+use common::forms::PASSWORD;
 use common::{running_as_root, Daemon, Start};
 use nix::sys::signal::Signal;
 use serde_json::Value;

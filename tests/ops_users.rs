@@ -3,7 +3,8 @@
 mod chat_common;
 mod common;
 
-use chat_common::{runtime, signup, PASSWORD};
+use chat_common::{runtime, signup};
+use common::forms::PASSWORD;
 use common::Daemon;
 
 async fn login_page_says(daemon: &Daemon, name: &str) -> (u16, String) {

@@ -7,9 +7,7 @@ use std::time::{Duration, Instant};
 use futures_util::StreamExt;
 use serde_json::Value;
 
-use crate::common::Daemon;
-
-pub const PASSWORD: &str = "Plenty-of-entropy-in-this-phrase-42!";
+use crate::common::{forms, Daemon};
 
 /// A signed-in user: a client with the session cookie and the CSRF token.
 pub struct User {
@@ -19,49 +17,15 @@ pub struct User {
     pub base: String,
 }
 
-fn hidden_csrf(html: &str) -> String {
-    let marker = "name=\"csrf_token\" value=\"";
-    let start = html.find(marker).expect("csrf field") + marker.len();
-    let end = html[start..].find('"').unwrap() + start;
-    html[start..end].to_string()
-}
-
-/// Signs `name` up through `GET`/`POST /signup` and reads the session's CSRF token.
+/// Signs `name` up through the real form and reads the session's CSRF token.
 pub async fn signup(daemon: &Daemon, name: &str) -> User {
     let client = daemon.client();
-    let page = client
-        .get(daemon.url("/signup"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let token = hidden_csrf(&page);
-    let response = client
-        .post(daemon.url("/signup"))
-        .form(&[
-            ("username", name),
-            ("password", PASSWORD),
-            ("confirm_password", PASSWORD),
-            ("csrf_token", token.as_str()),
-        ])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 302, "signup of {name} failed");
-    let session: Value = client
-        .get(daemon.url("/session"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    forms::signup(daemon, &client, name).await;
+    let (_, csrf) = forms::session(daemon, &client).await;
     User {
         name: name.to_string(),
         client,
-        csrf: session["csrf_token"].as_str().unwrap().to_string(),
+        csrf,
         base: daemon.base_url(),
     }
 }

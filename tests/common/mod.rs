@@ -6,6 +6,8 @@
 //! the privilege drop.
 #![allow(dead_code)]
 
+pub mod forms;
+
 use std::io::{BufRead, BufReader};
 use std::net::{SocketAddr, TcpListener, UdpSocket};
 use std::os::fd::AsRawFd;

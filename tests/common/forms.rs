@@ -1,10 +1,10 @@
-//! Helpers for the account tests: form flows over HTTP against the real daemon.
-#![allow(dead_code)]
+//! Form flows over HTTP against the real daemon: sign-up, log-in, CSRF tokens and session
+//! cookies, for the account tests and for every test that needs a signed-in user.
 
 use reqwest::header::{HeaderMap, SET_COOKIE};
 use reqwest::{Client, Response};
 
-use crate::common::Daemon;
+use super::Daemon;
 
 /// A password that satisfies every rule of api.md §6.1.5.
 pub const PASSWORD: &str = "Correct-Horse-Battery-9";
