@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use rusqlite::Connection;
 use tokio::sync::oneshot;
@@ -201,6 +201,9 @@ impl Writer {
     }
 }
 
+/// Longest a batch waits for writers it expects (see [`run`]).
+const MAX_LINGER: Duration = Duration::from_millis(2);
+
 fn run(
     conn: Connection,
     mut clock: ChangeClock,
@@ -211,23 +214,69 @@ fn run(
 ) {
     let mut batch: Vec<WriteFn> = Vec::with_capacity(MAX_BATCH);
     let mut stopping = false;
-    // recv() fails only when every Writer handle is gone, which also means stop.
-    while let Ok(first) = jobs.recv() {
+    // Group commit under concurrency: the writers the last commit answered are about to
+    // submit again. Committing whatever happens to be queued the moment the writer is free
+    // splits them into convoys that take turns, each paying a commit of its own; waiting a
+    // little for the expected ones (at most about one commit's time, so the wait never costs
+    // more than the commit it saves) keeps them in one transaction.
+    let mut last_size = 0usize;
+    let mut linger = Duration::ZERO;
+    loop {
+        // Jobs that arrived while the last batch was committing come from writers that were
+        // not in it: expect them on top of those who were.
+        let (first, mut draining) = match jobs.try_recv() {
+            Ok(job) => (job, true),
+            Err(mpsc::TryRecvError::Empty) => match jobs.recv() {
+                Ok(job) => (job, false),
+                // Every Writer handle is gone, which also means stop.
+                Err(_) => break,
+            },
+            Err(mpsc::TryRecvError::Disconnected) => break,
+        };
         let mut next = Some(first);
-        while let Some(job) = next.take() {
-            match job {
-                Job::Ping(reply) => {
-                    let _ = reply.send(());
+        let mut queued = 0usize;
+        let mut until: Option<Instant> = None;
+        loop {
+            if let Some(job) = next.take() {
+                match job {
+                    Job::Ping(reply) => {
+                        let _ = reply.send(());
+                    }
+                    Job::Write(write) => {
+                        batch.push(write);
+                        if draining {
+                            queued += 1;
+                        }
+                    }
+                    Job::Stop => stopping = true,
                 }
-                Job::Write(write) => batch.push(write),
-                Job::Stop => stopping = true,
             }
-            if batch.len() < MAX_BATCH && !stopping {
-                next = jobs.try_recv().ok();
+            if batch.len() >= MAX_BATCH || stopping {
+                break;
+            }
+            if let Ok(job) = jobs.try_recv() {
+                next = Some(job);
+                continue;
+            }
+            draining = false;
+            let expected = (last_size + queued).min(MAX_BATCH);
+            if batch.is_empty() || batch.len() >= expected || linger.is_zero() {
+                break;
+            }
+            let until = *until.get_or_insert_with(|| Instant::now() + linger);
+            match jobs.recv_timeout(until.saturating_duration_since(Instant::now())) {
+                Ok(job) => next = Some(job),
+                Err(_) => break,
             }
         }
         if !batch.is_empty() {
-            commit_batch(&conn, &mut clock, &mut batch, &sink, &stats, &pages);
+            last_size = batch.len();
+            let took = commit_batch(&conn, &mut clock, &mut batch, &sink, &stats, &pages);
+            linger = if last_size > 1 {
+                took.min(MAX_LINGER)
+            } else {
+                Duration::ZERO
+            };
         }
         if stopping {
             break;
@@ -246,7 +295,7 @@ fn commit_batch(
     sink: &PublishSink,
     stats: &WriterStats,
     pages: &PageCache,
-) {
+) -> Duration {
     let started = Instant::now();
     let size = batch.len() as u64;
     let mut finishes: Vec<Finish> = Vec::with_capacity(batch.len());
@@ -257,7 +306,7 @@ fn commit_batch(
         tracing::error!(error = %error, "could not begin a write transaction");
         // Dropping the jobs unrun drops their reply channels: each caller gets StoreError::Closed.
         batch.clear();
-        return;
+        return started.elapsed();
     }
     for write in batch.drain(..) {
         if let Err(e) = conn.execute_batch("SAVEPOINT job") {
@@ -307,11 +356,13 @@ fn commit_batch(
     stats.batches.fetch_add(1, Ordering::Relaxed);
     stats.jobs.fetch_add(size, Ordering::Relaxed);
     stats.largest_batch.fetch_max(size, Ordering::Relaxed);
+    let took = started.elapsed();
     tracing::trace!(
         jobs = size,
-        micros = started.elapsed().as_micros() as u64,
+        micros = took.as_micros() as u64,
         "batch committed"
     );
+    took
 }
 
 #[cfg(test)]
@@ -403,5 +454,35 @@ mod tests {
             .await;
         assert!(failed.is_err());
         assert!(writer.pages.lookup("general", 50).is_ok());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn writes_queued_behind_a_commit_share_the_next_transaction() {
+        let writer = writer();
+        // Hold the writer inside a job so that the burst below queues up behind it.
+        let (started_tx, started_rx) = std::sync::mpsc::channel();
+        let holder = writer.clone();
+        let slow = tokio::spawn(async move {
+            holder
+                .write(move |_| {
+                    let _ = started_tx.send(());
+                    std::thread::sleep(std::time::Duration::from_millis(100));
+                    Ok(())
+                })
+                .await
+        });
+        started_rx.recv().unwrap();
+        let burst: Vec<_> = (0..20)
+            .map(|_| {
+                let writer = writer.clone();
+                tokio::spawn(async move { insert(&writer, "general").await })
+            })
+            .collect();
+        for write in burst {
+            write.await.unwrap();
+        }
+        slow.await.unwrap().unwrap();
+        assert_eq!(writer.stats.batches.load(Ordering::Relaxed), 2);
+        assert_eq!(writer.stats.largest_batch.load(Ordering::Relaxed), 20);
     }
 }
