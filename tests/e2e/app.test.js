@@ -160,9 +160,16 @@ test('search finds a message and jumps to it in history', { skip: needs(missing,
   await send(alice.page, 'needle in the haystack');
   for (let i = 0; i < 30; i += 1) await send(alice.page, `filler ${i}`);
   await alice.page.getByRole('button', { name: 'Search' }).click();
-  const dialog = alice.page.getByRole('dialog', { name: 'Search' });
-  await dialog.getByLabel('Search messages').fill('needle');
-  await dialog.getByRole('button', { name: /needle in the haystack/ }).click();
+  // Search is a panel under the topbar (§11), not a modal: the conversation stays usable.
+  const panel = alice.page.getByRole('search', { name: 'Search' });
+  await panel.waitFor();
+  assert.equal(await alice.page.getByRole('dialog').count(), 0);
+  assert.equal(await alice.page.getByRole('button', { name: 'Search', exact: true }).getAttribute('aria-expanded'), 'true');
+  const [top, under] = await Promise.all([alice.page.locator('.topbar').boundingBox(), panel.boundingBox()]);
+  assert.ok(Math.abs(under.y - (top.y + top.height)) <= 2, 'the panel sits right under the topbar');
+  await panel.getByLabel('Search messages').fill('needle');
+  await panel.getByRole('button', { name: /needle in the haystack/ }).click();
+  await panel.waitFor({ state: 'detached' });
   const target = alice.page.locator('.msg.flash', { hasText: 'needle in the haystack' });
   await target.waitFor();
   assert.ok(await target.isVisible());

@@ -10,10 +10,11 @@ export const ROOT = resolve(new URL('../..', import.meta.url).pathname);
 export const ARTIFACTS = join(ROOT, 'tests/e2e/artifacts');
 export const SCREENSHOTS = join(ROOT, 'docs/screenshots');
 
-export function launch() {
+/** `args` adds Chromium flags to the defaults (the call tests add fake media devices). */
+export function launch({ args = [] } = {}) {
   return chromium.launch({
     executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', ...args],
   });
 }
 

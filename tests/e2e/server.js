@@ -25,7 +25,7 @@ function logFile(port) {
   return openSync(join(dir, `server-${port}.log`), 'a');
 }
 
-export async function startServer({ binary = process.env.MINIMOST_BIN || join(ROOT, 'target/debug/minimost'), settings = '' } = {}) {
+export async function startServer({ binary = process.env.MINIMOST_BIN || join(ROOT, 'target/debug/minimost'), settings = '', env = {} } = {}) {
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'minimost-e2e-'));
   const config = join(dir, 'minimost.toml');
@@ -38,7 +38,7 @@ export async function startServer({ binary = process.env.MINIMOST_BIN || join(RO
     args.push('--user', 'nobody');
   }
   const child = spawn(binary, args, {
-    env: { ...process.env, STATE_DIRECTORY: dir, CONFIGURATION_DIRECTORY: dir },
+    env: { ...process.env, ...env, STATE_DIRECTORY: dir, CONFIGURATION_DIRECTORY: dir },
     // The daemon's log goes to an artifact file, so test output stays readable and failures
     // can be read afterwards.
     stdio: ['ignore', logFile(port), logFile(port)],

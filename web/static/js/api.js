@@ -65,21 +65,68 @@ export async function request(method, path, options = {}, retried = false) {
   }
   const payload = await readBody(response);
   if (response.ok) return payload;
+  return failed(response.status, response.statusText, payload, response.headers.get('Retry-After'),
+    retried ? null : () => request(method, path, options, true));
+}
 
-  const message = typeof payload === 'string' ? payload : (payload && payload.error) || response.statusText;
-  if (response.status === 401) {
+/** The common handling of a refused request: 401 ends the session, a CSRF 403 retries once. */
+async function failed(status, statusText, payload, retryHeader, retry) {
+  const message = typeof payload === 'string' ? payload : (payload && payload.error) || statusText;
+  if (status === 401) {
     onSessionEnded('login required');
     throw new ApiError(401, message);
   }
-  if (response.status === 403 && message === 'invalid csrf token' && !retried) {
+  if (status === 403 && message === 'invalid csrf token' && retry) {
     // The token may have rotated (a login in another tab): refresh it once and retry.
-    if (await refreshSession()) return request(method, path, options, true);
+    if (await refreshSession()) return retry();
   }
   let retryAfter = null;
-  if (response.status === 429) {
-    retryAfter = (payload && payload.retry_after) || Number(response.headers.get('Retry-After')) || 1;
+  if (status === 429) {
+    retryAfter = (payload && payload.retry_after) || Number(retryHeader) || 1;
   }
-  throw new ApiError(response.status, message, retryAfter);
+  throw new ApiError(status, message, retryAfter);
+}
+
+/**
+ * POSTs a FormData with upload progress (D27): XMLHttpRequest, because fetch reports no upload
+ * progress. onProgress(fraction 0–1) follows the bytes sent; aborting `signal` cancels the
+ * request and rejects with an AbortError. Otherwise resolves and rejects like request().
+ */
+export function upload(path, form, { onProgress = null, signal = null } = {}, retried = false) {
+  return new Promise((resolve, reject) => {
+    if (signal && signal.aborted) { reject(new DOMException('Upload cancelled', 'AbortError')); return; }
+    const xhr = new XMLHttpRequest();
+    xhr.open('POST', path);
+    xhr.setRequestHeader('X-Requested-With', 'fetch');
+    xhr.setRequestHeader('Accept', 'application/json');
+    xhr.setRequestHeader('X-CSRF-Token', csrfToken);
+    xhr.withCredentials = true;
+    if (onProgress) {
+      xhr.upload.addEventListener('progress', (event) => {
+        if (event.lengthComputable && event.total) onProgress(event.loaded / event.total);
+      });
+    }
+    const stop = () => xhr.abort();
+    if (signal) signal.addEventListener('abort', stop, { once: true });
+    const done = () => { if (signal) signal.removeEventListener('abort', stop); };
+    xhr.addEventListener('abort', () => { done(); reject(new DOMException('Upload cancelled', 'AbortError')); });
+    xhr.addEventListener('error', () => {
+      done();
+      reject(new ApiError(0, navigator.onLine ? 'Could not reach the server.' : 'You are offline.'));
+    });
+    xhr.addEventListener('load', () => {
+      done();
+      const type = xhr.getResponseHeader('Content-Type') || '';
+      let payload = xhr.status === 204 ? null : xhr.responseText;
+      if (payload && type.includes('application/json')) {
+        try { payload = JSON.parse(payload); } catch { payload = null; }
+      }
+      if (xhr.status >= 200 && xhr.status < 300) { resolve(payload); return; }
+      failed(xhr.status, xhr.statusText, payload, xhr.getResponseHeader('Retry-After'),
+        retried ? null : () => upload(path, form, { onProgress, signal }, true)).then(resolve, reject);
+    });
+    xhr.send(form);
+  });
 }
 
 async function readBody(response) {

@@ -12,7 +12,7 @@ import { plainPreview } from './format.js';
 import { mountSidebar } from './views/sidebar.js';
 import {
   mountMessages, showConversation, refresh, rowElementById, revealRow, select, selection,
-  scrollToBottom, currentPlace, mentionsMe, domInfo,
+  scrollToBottom, currentPlace, mentionsMe, domInfo, showUploadProgress,
 } from './views/messages.js';
 import { mountComposer, setChannel, focusComposer, setReply, restore, composerHint, relabel } from './views/composer.js';
 import { toast } from './views/toast.js';
@@ -22,6 +22,7 @@ import { avatar } from './views/people.js';
 import { setGrowHandler } from './views/preview.js';
 import { loadPrefs, prefs, savePrefs, chime, desktop, showTotal, isMuted, setMuted } from './notify.js';
 import { normalAction, visualAction } from './keys.js';
+import { initCalls } from './calls/index.js';
 
 const ui = {};
 let pendingSeq = 0;
@@ -31,8 +32,10 @@ const lastReadAt = new Map();
 const quoteCache = new Map();
 const pendingDeletes = new Map();
 const membersCache = new Map();
+const uploads = new Map();   // pending row id → AbortController of its upload
 const places = new Map();
 let startupQuiet = true;
+let calls = null;
 
 // ---------- shell ----------
 
@@ -42,6 +45,7 @@ function topButton(label, glyph, onclick, extra = {}) {
 
 function buildShell() {
   const root = document.getElementById('app');
+  calls = initCalls({ openDm: (name) => startDm([name]) });
   ui.sidebar = h('nav', { class: 'sidebar', 'aria-label': 'Channels', id: 'sidebar' });
   ui.backdrop = h('div', { class: 'backdrop', hidden: true, onclick: () => toggleDrawer(false) });
   ui.menu = h('button', { type: 'button', class: 'icon-button menu-button', 'aria-label': 'Menu', 'aria-controls': 'sidebar', 'aria-expanded': 'false', onclick: () => toggleDrawer() }, icon(ICONS.menu));
@@ -51,14 +55,15 @@ function buildShell() {
   ui.members = h('button', { type: 'button', class: 'icon-button count-button', 'aria-label': 'Members', title: 'Members', onclick: openMembersPanel }, icon(ICONS.members), ui.membersCount);
   ui.pinsCount = h('span', { class: 'count' });
   ui.pins = h('button', { type: 'button', class: 'icon-button count-button', 'aria-label': 'Pins', title: 'Pinned messages', hidden: true, onclick: openPinsPanel }, icon(ICONS.pin), ui.pinsCount);
-  ui.search = h('button', { type: 'button', class: 'search-button', 'aria-label': 'Search', onclick: () => openSearch() }, icon(ICONS.search, 16), h('span', { 'aria-hidden': 'true' }, 'Search'));
+  ui.search = h('button', { type: 'button', class: 'search-button', 'aria-label': 'Search', 'aria-expanded': 'false', onclick: () => openSearch() }, icon(ICONS.search, 16), h('span', { 'aria-hidden': 'true' }, 'Search'));
   ui.me = h('button', { type: 'button', class: 'me-button', 'aria-label': 'Your profile and status', title: 'Your profile', onclick: () => openSettings('profile') });
   ui.help = topButton('Help', ICONS.help, () => openHelp());
   ui.settings = topButton('Settings', ICONS.settings, () => openSettings());
   const topbar = h('header', { class: 'topbar' }, ui.menu, h('div', { class: 'topbar-left' }, ui.title, ui.visualTag, ui.members, ui.pins),
-    h('div', { class: 'topbar-center' }, ui.search),
+    h('div', { class: 'topbar-center' }, ui.search, ...calls.topbarButtons),
     h('div', { class: 'topbar-actions' }, ui.me, ui.help, ui.settings));
   ui.nameBar = h('div', { class: 'name-bar-wrap' });
+  ui.searchSlot = h('div', { class: 'search-slot' });
   ui.connection = h('div', { class: 'connection-bar', role: 'status', hidden: true }, h('span', { class: 'pulse', 'aria-hidden': 'true' }), h('span', null, 'Reconnecting…'));
   ui.list = h('div', { class: 'message-list', role: 'log', 'aria-label': 'Messages', tabindex: '0' });
   ui.mentions = h('div', { class: 'mentions-view', hidden: true });
@@ -66,7 +71,7 @@ function buildShell() {
   ui.typing = h('div', { class: 'typing-line', role: 'status', 'aria-live': 'polite' });
   ui.announce = h('div', { class: 'visually-hidden', 'aria-live': 'polite' });
   ui.composer = h('div', { class: 'composer-wrap' });
-  ui.main = h('main', { class: 'main' }, topbar, ui.nameBar, ui.connection,
+  ui.main = h('main', { class: 'main' }, topbar, ui.searchSlot, ui.nameBar, calls.slot, ui.connection,
     h('div', { class: 'list-wrap' }, ui.list, ui.mentions, ui.pill), ui.typing, ui.composer, ui.announce);
   clear(root).append(ui.backdrop, ui.sidebar, ui.main);
 }
@@ -310,6 +315,7 @@ function connectionStatus(connected, reason) {
   } else {
     // Colours, avatars and people are not pushed: refresh them after each reconnect (§0).
     loadPeople();
+    calls.onReconnect();
   }
 }
 
@@ -323,6 +329,12 @@ async function send({ channel, text, files, replyTo }) {
     outgoing: { channel, text, files, replyTo },
   };
   if (files.length && !text) row.content = `Uploading ${files.length} file${files.length === 1 ? '' : 's'}…`;
+  // Uploads show their progress and can be cancelled (D27).
+  const controller = files.length ? new AbortController() : null;
+  if (controller) {
+    row.upload = { names: files.map((f) => f.name), progress: 0 };
+    uploads.set(row.id, controller);
+  }
   mergeRows(channel, [row]);
   if (channel === state.current) refresh({ added: [row.id], mine: true });
   // Without files the text goes url-encoded, which keeps its line breaks exactly (multipart
@@ -338,19 +350,40 @@ async function send({ channel, text, files, replyTo }) {
     if (replyTo) form.reply_to_id = String(replyTo.id);
   }
   try {
-    await api.post(api.channelPath('/send', channel), { form });
+    if (controller) {
+      await api.upload(api.channelPath('/send', channel), form, {
+        signal: controller.signal,
+        onProgress: (fraction) => { row.upload.progress = fraction; showUploadProgress(row.id, fraction); },
+      });
+    } else {
+      await api.post(api.channelPath('/send', channel), { form });
+    }
     if (files.length) {
       // Attachment rows arrive with their own ids; the stand-in has served its purpose.
       setTimeout(() => dropRow(channel, row.id), 0);
     }
     if (channel.startsWith('dm:')) state.openedDms.delete(channel);
   } catch (err) {
+    if (err && err.name === 'AbortError') {
+      // Cancelled: nothing was sent; the text and files go back to the composer, still staged.
+      dropRow(channel, row.id);
+      restore(text, { files, replyTo, channel });
+      toast(`Upload cancelled. ${files.length === 1 ? 'The file is' : 'The files are'} back in the composer.`);
+      return;
+    }
     const live = conversation(channel).byId.get(row.id);
     if (live) {
       live.failed = err.status === 429 ? api.describeError(err, 'Sending') : api.describeError(err, 'Sending');
       if (channel === state.current) refresh();
     }
+  } finally {
+    uploads.delete(row.id);
   }
+}
+
+function cancelUpload(row) {
+  const controller = uploads.get(row.id);
+  if (controller) controller.abort();
 }
 
 function dropRow(channel, id) {
@@ -368,7 +401,8 @@ function retry(row) {
 
 function discard(row) {
   dropRow(row.channel, row.id);
-  restore(row.outgoing.text);
+  const { text, files, replyTo, channel } = row.outgoing;
+  restore(text, { files, replyTo, channel });
 }
 
 function startEdit(row) {
@@ -661,7 +695,7 @@ function newPrivate() {
 }
 
 function openSearch() {
-  import('./views/search.js').then((m) => m.openSearch({ jump: (id, channel) => jumpTo(id, channel) }));
+  import('./views/search.js').then((m) => m.openSearch({ jump: (id, channel) => jumpTo(id, channel), slot: ui.searchSlot, opener: ui.search }));
 }
 
 function openSettings(at = null) {
@@ -684,7 +718,7 @@ async function openMembersPanel() {
   if (!id || id === 'mentions') return;
   loadPeople();
   const { openMembers } = await import('./views/panels.js');
-  openMembers({ channel: id, onMessage: (name) => startDm([name]), onLeft: afterLeave });
+  openMembers({ channel: id, onMessage: (name) => startDm([name]), onLeft: afterLeave, onCall: calls.callWith, onShare: calls.shareWith });
 }
 
 async function openPinsPanel() {
@@ -804,6 +838,8 @@ function globalKeys(event) {
     if (action) { event.preventDefault(); runVisual(action); }
     return;
   }
+  // Only then does Esc minimise or restore the call panel (D3).
+  if (event.key === 'Escape' && calls.escape()) { event.preventDefault(); return; }
   const action = normalAction(event, Date.now() - lastG < 500);
   if (action) runNormal(action, event);
 }
@@ -887,7 +923,7 @@ async function start() {
   loadOpenedDms();
   mountSidebar(ui.sidebar, { onOpen: (id) => openChannel(id), onNewDm: newDm, onNewPrivate: newPrivate, onCloseDm: closeDm });
   mountMessages(ui.list, ui.pill, {
-    loadOlder, edit: startEdit, remove, reply, react, pin, quote, retry, discard, isUser, pickReaction,
+    loadOlder, edit: startEdit, remove, reply, react, pin, quote, retry, discard, cancelUpload, isUser, pickReaction,
     isEditing: (id) => id === editingId, editor, title: titleOf,
   });
   setGrowHandler(() => refresh());
@@ -941,6 +977,7 @@ async function start() {
     },
     unread_count: withTotal((data) => { state.dmUnreadTotal = data.count || 0; }),
     session_revoked: onSessionRevoked,
+    ...calls.handlers,
   }, connectionStatus);
 
   const [channels] = await Promise.all([api.get('/channels').catch(() => []), loadPeople()]);

@@ -104,36 +104,81 @@ export function showTotal(total) {
 }
 let badgeTimer = null;
 
-function drawFavicon(total) {
+// The favicon badge (D9): steady while MiniMost is in front; in the background it blinks gently
+// (full ↔ faded, never gone) so the count is noticed, except with prefers-reduced-motion, where it
+// stays steady. The link's data-badge says which ("none", "steady", "blinking").
+const BLINK_MS = 1200;
+const reducedMotion = window.matchMedia('(prefers-reduced-motion: reduce)');
+let frames = null;           // {total, bright, soft}: data URLs of the badged icon
+let blinkTimer = null;
+let blinkBright = true;
+
+function favicon() {
   const link = document.getElementById('favicon');
+  if (link && !faviconHref) faviconHref = link.getAttribute('href');
+  return link;
+}
+
+function setIcon(href, type) {
+  const link = favicon();
+  if (!link || link.getAttribute('href') === href) return;
+  link.setAttribute('type', type);
+  link.setAttribute('href', href);
+}
+
+function updateBadge() {
+  const link = favicon();
   if (!link) return;
-  if (!faviconHref) faviconHref = link.getAttribute('href');
-  if (!total) {
-    link.setAttribute('type', 'image/svg+xml');
-    link.setAttribute('href', faviconHref);
-    return;
+  const total = frames ? frames.total : 0;
+  const blink = total > 0 && document.visibilityState === 'hidden' && !reducedMotion.matches;
+  link.dataset.badge = !total ? 'none' : blink ? 'blinking' : 'steady';
+  if (!blink) {
+    clearInterval(blinkTimer);
+    blinkTimer = null;
+    blinkBright = true;
+  } else if (!blinkTimer) {
+    blinkTimer = setInterval(() => {
+      blinkBright = !blinkBright;
+      if (frames) setIcon(blinkBright ? frames.bright : frames.soft, 'image/png');
+    }, BLINK_MS);
   }
+  if (!total) setIcon(faviconHref, 'image/svg+xml');
+  else if (!blink || blinkBright) setIcon(frames.bright, 'image/png');
+}
+
+document.addEventListener('visibilitychange', updateBadge);
+reducedMotion.addEventListener('change', updateBadge);
+
+function drawFavicon(total) {
+  if (!favicon()) return;
+  if (!total) { frames = null; updateBadge(); return; }
   const img = new Image();
   img.addEventListener('load', () => {
-    const size = 64;
-    const canvas = document.createElement('canvas');
-    canvas.width = size;
-    canvas.height = size;
-    const ctx = canvas.getContext('2d');
-    if (!ctx) return;
-    ctx.drawImage(img, 0, 0, size, size);
-    // A steady badge (no blinking): a red disc with the count, readable at 16 px.
-    ctx.fillStyle = '#d93025';
-    ctx.beginPath();
-    ctx.arc(size - 20, 20, 20, 0, Math.PI * 2);
-    ctx.fill();
-    ctx.fillStyle = '#ffffff';
-    ctx.font = 'bold 28px system-ui, sans-serif';
-    ctx.textAlign = 'center';
-    ctx.textBaseline = 'middle';
-    ctx.fillText(total > 99 ? '99' : String(total), size - 20, 21);
-    link.setAttribute('type', 'image/png');
-    link.setAttribute('href', canvas.toDataURL('image/png'));
+    const draw = (alpha) => {
+      const size = 64;
+      const canvas = document.createElement('canvas');
+      canvas.width = size;
+      canvas.height = size;
+      const ctx = canvas.getContext('2d');
+      if (!ctx) return null;
+      ctx.drawImage(img, 0, 0, size, size);
+      // A red disc with the count, readable at 16 px; the faded frame only lowers its opacity.
+      ctx.globalAlpha = alpha;
+      ctx.fillStyle = '#d93025';
+      ctx.beginPath();
+      ctx.arc(size - 20, 20, 20, 0, Math.PI * 2);
+      ctx.fill();
+      ctx.fillStyle = '#ffffff';
+      ctx.font = 'bold 28px system-ui, sans-serif';
+      ctx.textAlign = 'center';
+      ctx.textBaseline = 'middle';
+      ctx.fillText(total > 99 ? '99' : String(total), size - 20, 21);
+      return canvas.toDataURL('image/png');
+    };
+    const bright = draw(1);
+    if (!bright || total !== lastTotal) return;
+    frames = { total, bright, soft: draw(0.45) };
+    updateBadge();
   }, { once: true });
   img.src = faviconHref;
 }

@@ -194,9 +194,23 @@ function submit() {
   handlers.send(outgoing);
 }
 
-/** Puts a failed message's text back when the user chooses Retry's alternative (kept text). */
-export function restore(text) {
-  el.input.value = text;
+/**
+ * Puts a discarded or cancelled message back in its conversation's composer: the text (before
+ * anything typed since), the staged files and the reply target, so nothing is lost.
+ */
+export function restore(text, { files: back = [], replyTo: target = null, channel: where = channel } = {}) {
+  const merge = (typed) => (typed && text ? `${text}\n${typed}` : text || typed || '');
+  if (where !== channel) {
+    const draft = loadDraft(where);
+    saveDraft(where, merge(draft ? draft.text : ''), (draft && draft.replyTo) || target);
+    stagedByChannel.set(where, (stagedByChannel.get(where) || []).concat(back));
+    return;
+  }
+  el.input.value = merge(el.input.value);
+  files = files.concat(back);
+  if (target && !replyTo) replyTo = target;
+  renderStaged();
+  renderReply();
   update();
   persist();
 }

@@ -1,6 +1,7 @@
-// A small form dialog on the native <dialog> (focus is kept inside and Esc closes it), with a
-// listbox of suggestions for comma-separated names.
+// A small form dialog on the native <dialog> (focus is kept inside and Esc closes it), with
+// suggestions for comma-separated names (suggest.js).
 import { h } from '../render.js';
+import { suggestField } from './suggest.js';
 
 let seq = 0;
 
@@ -11,67 +12,19 @@ export function openDialog({ title, label, extraLabel, suggestions, submitLabel,
   const input = h('input', { id: `${id}-input`, type: 'text', autocomplete: 'off', 'aria-describedby': `${id}-error` });
   const extra = extraLabel ? h('input', { id: `${id}-extra`, type: 'text', autocomplete: 'off' }) : null;
   const error = h('p', { id: `${id}-error`, class: 'hint hint-bad', role: 'alert', hidden: true });
-  const list = h('ul', { class: 'suggestions', role: 'listbox', id: `${id}-list`, hidden: true, 'aria-label': 'Suggestions' });
   const nameField = extra || (suggestions && !maxLength ? input : null);
   const form = h('form', { method: 'dialog', class: 'dialog-form' },
     h('h2', { id: `${id}-title` }, title),
-    h('div', { class: 'field' }, h('label', { for: input.id }, label), input, maxLength ? null : list),
-    extra ? h('div', { class: 'field' }, h('label', { for: extra.id }, extraLabel), extra, list) : null,
+    h('div', { class: 'field' }, h('label', { for: input.id }, label), input),
+    extra ? h('div', { class: 'field' }, h('label', { for: extra.id }, extraLabel), extra) : null,
     error,
     h('div', { class: 'dialog-actions' },
       h('button', { type: 'button', class: 'button', onclick: () => dialog.close() }, 'Cancel'),
       h('button', { type: 'submit', class: 'button button-primary' }, submitLabel)));
   const dialog = h('dialog', { class: 'dialog', 'aria-labelledby': `${id}-title` }, form);
 
-  if (nameField && suggestions) {
-    nameField.setAttribute('role', 'combobox');
-    nameField.setAttribute('aria-controls', list.id);
-    nameField.setAttribute('aria-expanded', 'false');
-    nameField.setAttribute('aria-autocomplete', 'list');
-    let active = 0;
-    const current = () => {
-      const parts = nameField.value.split(',');
-      return { parts, term: parts[parts.length - 1].trim().toLowerCase() };
-    };
-    const render = () => {
-      const { parts, term } = current();
-      const chosen = new Set(parts.slice(0, -1).map((p) => p.trim().toLowerCase()));
-      const matches = term ? suggestions().filter((n) => !chosen.has(n.toLowerCase()) && fuzzy(n.toLowerCase(), term)).slice(0, 8) : [];
-      list.replaceChildren(...matches.map((name, i) => h('li', {
-        role: 'option', id: `${id}-opt${i}`, 'aria-selected': String(i === active), class: i === active ? 'is-active' : null,
-        onmousedown: (event) => { event.preventDefault(); pick(name); },
-      }, name)));
-      list.hidden = !matches.length;
-      nameField.setAttribute('aria-expanded', String(!list.hidden));
-      if (matches.length) nameField.setAttribute('aria-activedescendant', `${id}-opt${active}`);
-      else nameField.removeAttribute('aria-activedescendant');
-    };
-    const pick = (name) => {
-      const { parts } = current();
-      parts[parts.length - 1] = ` ${name}`;
-      nameField.value = `${parts.join(',').replace(/^\s+/, '')}, `;
-      active = 0;
-      render();
-      nameField.focus();
-    };
-    nameField.addEventListener('input', () => { active = 0; render(); });
-    nameField.addEventListener('keydown', (event) => {
-      const options = list.querySelectorAll('[role="option"]');
-      if (list.hidden || !options.length) return;
-      if (event.key === 'ArrowDown' || event.key === 'ArrowUp') {
-        event.preventDefault();
-        active = (active + (event.key === 'ArrowDown' ? 1 : options.length - 1)) % options.length;
-        render();
-      } else if (event.key === 'Enter' || event.key === 'Tab') {
-        event.preventDefault();
-        pick(options[active].textContent);
-      } else if (event.key === 'Escape') {
-        event.preventDefault();
-        list.hidden = true;
-        nameField.setAttribute('aria-expanded', 'false');
-      }
-    });
-  }
+  // The shared suggestion engine: fuzzy-ranked names with the typed letters highlighted (§4).
+  if (nameField && suggestions) suggestField(nameField, { names: suggestions });
 
   form.addEventListener('submit', async (event) => {
     event.preventDefault();
@@ -134,7 +87,7 @@ export function modal({ title, content, className = '', onClose = null, focus = 
   return { dialog, close, closeButton };
 }
 
-/** Whether any dialog, menu, picker or popup is open (D2: chat shortcuts are inert then). */
+/** Whether any dialog, menu, picker, popup or the search panel is open (D2: chat shortcuts are inert then). */
 export function popupOpen() {
-  return Boolean(document.querySelector('dialog[open], .picker, .popup-menu, .suggest-list:not([hidden]), .profile-card'));
+  return Boolean(document.querySelector('dialog[open], .picker, .popup-menu, .suggest-list:not([hidden]), .profile-card, .search-panel'));
 }

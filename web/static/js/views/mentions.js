@@ -1,6 +1,7 @@
 // The Mentions view (§11): unread mentions, newest first, as cards that open their conversation.
 import { h, clear } from '../render.js';
-import { state, titleOf, colorOf } from '../store.js';
+import { state, titleOf } from '../store.js';
+import { paintName } from '../contrast.js';
 import { plainPreview } from '../format.js';
 import { avatar } from './people.js';
 
@@ -14,7 +15,7 @@ export function renderMentions(root, { open }) {
   const list = h('ul', { class: 'mention-cards' });
   for (const m of state.mentions) {
     const name = h('strong', null, m.sender);
-    name.style.setProperty('--name-color', colorOf(m.sender));
+    paintName(name, m.sender);
     list.append(h('li', null, h('button', { type: 'button', class: 'mention-card', onclick: () => open(m.channel, m.id) },
       avatar(m.sender, 32, false),
       h('span', { class: 'mention-body' },

@@ -6,7 +6,8 @@
 // under the reader's eyes where it was; far rows are dropped and rebuilt when they come back.
 
 import { h, clear, icon, ICONS } from '../render.js';
-import { state, conversation, colorOf } from '../store.js';
+import { state, conversation } from '../store.js';
+import { paintName } from '../contrast.js';
 import { formatMessage, isEmojiOnly, plainPreview } from '../format.js';
 import { EMOJI, label as emojiLabel } from '../emoji.js';
 import { avatar, profileTrigger } from './people.js';
@@ -358,6 +359,7 @@ function buildRow(row, grouped) {
     const links = system ? [] : [...text.querySelectorAll('a[href^="http"]')].slice(0, 3).map((a) => a.href);
     for (const url of links) body.append(h('div', { class: 'link-preview-slot', dataset: { url } }));
   }
+  if (row.upload && !row.failed) body.append(uploadProgress(row));
   if (row.failed) {
     body.append(h('div', { class: 'msg-failed', role: 'alert' }, `Not sent: ${row.failed} `,
       h('button', { type: 'button', class: 'link-button', onclick: () => actions.retry(row) }, 'Retry'), ' · ',
@@ -370,7 +372,7 @@ function buildRow(row, grouped) {
     system ? h('span', { class: 'msg-sender' }, who) : profileTrigger(row.sender, h('span', { class: 'msg-sender' }, who)),
     h('time', { class: 'msg-time', datetime: new Date(row.ts * 1000).toISOString(), title: fullTime(row.ts) }, shortTime(row.ts)),
     readers ? receipt(readers) : null);
-  if (header && !system) header.querySelector('.msg-sender').style.setProperty('--name-color', colorOf(row.sender));
+  if (header && !system) paintName(header.querySelector('.msg-sender'), row.sender);
   const gutter = grouped
     ? h('time', { class: 'msg-time msg-time-grouped', title: fullTime(row.ts) }, shortTime(row.ts))
     : system ? avatar('system', 36) : profileTrigger(row.sender, avatar(row.sender, 36));
@@ -383,6 +385,26 @@ function buildRow(row, grouped) {
     dataset: { id: String(row.id), sender: row.sender },
   }, h('div', { class: 'msg-gutter' }, gutter), main,
   system || row.pending ? null : toolbar(row, mine));
+}
+
+/** A pending upload's bar, percentage and Cancel (D27). */
+function uploadProgress(row) {
+  const names = row.upload.names.join(', ');
+  const pct = Math.round(row.upload.progress * 100);
+  return h('div', { class: 'upload-progress' },
+    h('progress', { max: '100', value: String(pct), 'aria-label': `Uploading ${names}` }),
+    h('span', { class: 'upload-percent', 'aria-hidden': 'true' }, `${pct} %`),
+    h('button', { type: 'button', class: 'link-button', 'aria-label': `Cancel upload of ${names}`, onclick: () => actions.cancelUpload(row) }, 'Cancel'));
+}
+
+/** Moves a pending upload's bar without re-rendering its row. */
+export function showUploadProgress(id, fraction) {
+  const hit = cache.get(id);
+  const bar = hit && hit.el.querySelector('.upload-progress');
+  if (!bar) return;
+  const pct = Math.round(fraction * 100);
+  bar.querySelector('progress').value = pct;
+  bar.querySelector('.upload-percent').textContent = `${pct} %`;
 }
 
 function receipt(readers) {

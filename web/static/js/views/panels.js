@@ -3,16 +3,17 @@
 
 import { h, icon, ICONS } from '../render.js';
 import * as api from '../api.js';
-import { state, colorOf, titleOf } from '../store.js';
+import { state, titleOf } from '../store.js';
+import { paintName } from '../contrast.js';
 import { plainPreview } from '../format.js';
-import { modal, fuzzy } from './dialog.js';
+import { modal } from './dialog.js';
 import { avatar, getProfile, presenceOf, PRESENCE_LABEL } from './people.js';
-import { suggestField } from './suggest.js';
+import { suggestField, fuzzyMatch, highlighted } from './suggest.js';
 
-function nameNode(name) {
-  const el = h('strong', { class: 'member-name' }, name === state.me ? `${name} (you)` : name);
-  el.style.setProperty('--name-color', colorOf(name));
-  return el;
+/** A member's coloured name; `hits` are the letters the filter matched, highlighted (§4). */
+function nameNode(name, hits = []) {
+  const el = h('strong', { class: 'member-name' }, highlighted(name, hits), name === state.me ? ' (you)' : null);
+  return paintName(el, name);
 }
 
 /** Inline confirmation for leaving, focus on Cancel (§4). */
@@ -36,7 +37,7 @@ export function leaveConfirm(channel, onLeft, onCancel) {
   return box;
 }
 
-export async function openMembers({ channel, onMessage, onLeft }) {
+export async function openMembers({ channel, onMessage, onLeft, onCall = null, onShare = null }) {
   const isPrivate = channel.startsWith('private:');
   const filter = h('input', { type: 'search', id: 'members-filter', autocomplete: 'off', placeholder: 'Filter people' });
   const list = h('ul', { class: 'member-list', 'aria-label': 'Members' });
@@ -56,14 +57,17 @@ export async function openMembers({ channel, onMessage, onLeft }) {
     }
   });
   const render = () => {
-    const term = filter.value.trim().toLowerCase();
-    const shown = names.filter((n) => !term || fuzzy(n.toLowerCase(), term));
-    list.replaceChildren(...shown.map((name) => {
+    const term = filter.value.trim();
+    const shown = names.map((name) => ({ name, m: fuzzyMatch(name, term) })).filter((x) => x.m);
+    list.replaceChildren(...shown.map(({ name, m }) => {
       const bio = h('span', { class: 'member-bio', dataset: { user: name } });
       bioObserver.observe(bio);
       return h('li', { class: 'member-row' }, avatar(name, 32),
-        h('span', { class: 'member-main' }, nameNode(name), h('span', { class: 'hint' }, ` · ${PRESENCE_LABEL[presenceOf(name)] || 'offline'}`), bio),
-        name === state.me ? null : h('button', { type: 'button', class: 'button small', 'aria-label': `Message ${name}`, onclick: () => { close(); onMessage(name); } }, 'Message'));
+        h('span', { class: 'member-main' }, nameNode(name, m.hits), h('span', { class: 'hint' }, ` · ${PRESENCE_LABEL[presenceOf(name)] || 'offline'}`), bio),
+        name === state.me ? null : h('span', { class: 'member-actions' },
+          h('button', { type: 'button', class: 'button small', 'aria-label': `Message ${name}`, onclick: () => { close(); onMessage(name); } }, 'Message'),
+          onCall ? h('button', { type: 'button', class: 'button small', 'aria-label': `Call ${name}`, onclick: () => { close(); onCall(name); } }, 'Call') : null,
+          onShare ? h('button', { type: 'button', class: 'button small', 'aria-label': `Share screen with ${name}`, onclick: () => { close(); onShare(name); } }, 'Share') : null));
     }));
     status.textContent = shown.length ? `${shown.length} ${shown.length === 1 ? 'person' : 'people'}` : 'Nobody matches.';
   };

@@ -1,6 +1,7 @@
 // Avatars (image or initials on the user's colour) with a presence dot.
 import { h } from '../render.js';
 import { state, colorOf } from '../store.js';
+import { paintName } from '../contrast.js';
 
 const PRESENCE_LABEL = { active: 'online', idle: 'away', hidden: 'away', offline: 'offline' };
 
@@ -51,7 +52,7 @@ export async function showProfile(name, anchor) {
   closeCard();
   const bio = h('p', { class: 'profile-bio' }, '…');
   const title = h('strong', { class: 'profile-name' }, name);
-  title.style.setProperty('--name-color', colorOf(name));
+  paintName(title, name);
   card = h('div', { class: 'profile-card', role: 'dialog', 'aria-label': `Profile of ${name}`, tabindex: '-1' },
     avatar(name, 64), h('div', null, title, h('div', { class: 'profile-presence' }, `Status: ${PRESENCE_LABEL[presenceOf(name)] || 'offline'}`), bio));
   const rect = anchor.getBoundingClientRect();

@@ -1,12 +1,14 @@
-// Search (§11, D14): query, From (people finder, you included), Conversation, After and Before
-// (local dates, Before inclusive). Results come 250 ms after typing stops, or at once on a filter
-// change, in the server's newest-first order; "Older results" moves the Before bound.
+// Search (§11, D14): a panel under the topbar (not a modal, so the conversation stays in view)
+// with query, From (people finder, you included), Conversation, After and Before (local dates,
+// Before inclusive). Results come 250 ms after typing stops, or at once on a filter change, in the
+// server's newest-first order; "Older results" moves the Before bound. Esc or Close shuts it and
+// returns focus to where it was opened from; chat shortcuts are inert while it is open (D2).
 
 import { h, clear } from '../render.js';
 import * as api from '../api.js';
-import { state, titleOf, colorOf } from '../store.js';
+import { state, titleOf } from '../store.js';
+import { paintName } from '../contrast.js';
 import { plainPreview } from '../format.js';
-import { modal } from './dialog.js';
 import { suggestField } from './suggest.js';
 
 function snippet(text, q) {
@@ -24,7 +26,22 @@ function dayStart(value) {
   return new Date(y, m - 1, d).getTime() / 1000;
 }
 
-export function openSearch({ jump }) {
+let current = null;          // {panel, close, q}
+
+export function isSearchOpen() {
+  return Boolean(current);
+}
+
+export function closeSearch() {
+  if (current) current.close();
+}
+
+/**
+ * Opens the panel inside `slot` (cleared: the shortcut starts clean), or focuses the query if it
+ * is already open. `opener` gets focus back on close and reports the panel with aria-expanded.
+ */
+export function openSearch({ jump, slot, opener = null }) {
+  if (current) { current.q.focus(); return; }
   const q = h('input', { type: 'search', id: 'search-q', autocomplete: 'off', placeholder: 'Words to find' });
   const from = h('input', { type: 'text', id: 'search-from', autocomplete: 'off', placeholder: 'Anyone' });
   const where = h('select', { id: 'search-in' });
@@ -47,8 +64,9 @@ export function openSearch({ jump }) {
   let timer = null;
 
   const field = (label, input) => h('div', { class: 'field' }, h('label', { for: input.id }, label), input);
-  const content = h('div', { class: 'search-body', role: 'search' },
-    field('Search messages', q),
+  const closeButton = h('button', { type: 'button', class: 'icon-button search-close', 'aria-label': 'Close panel', title: 'Close search (Esc)' }, '×');
+  const content = h('section', { class: 'search-panel', role: 'search', 'aria-label': 'Search', id: 'search-panel' },
+    h('div', { class: 'search-head' }, field('Search messages', q), closeButton),
     h('div', { class: 'search-filters' }, field('From', from), field('Conversation', where), field('After', after), field('Before', before)),
     status, results, more);
   suggestField(from, { names: () => [state.me, ...state.users], single: true });
@@ -71,7 +89,7 @@ export function openSearch({ jump }) {
     rows.slice(append ? results.children.length : 0).forEach((row) => {
       const i = results.children.length;
       const sender = h('strong', null, row.sender);
-      sender.style.setProperty('--name-color', colorOf(row.sender));
+      paintName(sender, row.sender);
       results.append(h('li', { role: 'option', id: `search-hit-${i}`, 'aria-selected': 'false' }, h('button', {
         type: 'button', class: 'search-hit', tabindex: '-1',
         onclick: () => { close(); jump(row.id, row.channel); },
@@ -128,5 +146,32 @@ export function openSearch({ jump }) {
     q.setAttribute('aria-activedescendant', li.id);
   });
   q.setAttribute('aria-controls', 'search-results');
-  const { close } = modal({ title: 'Search', content, className: 'dialog-search', focus: q });
+  const returnTo = document.activeElement;
+  const onDocKey = (event) => {
+    // Esc closes the panel once nothing inside it (a suggestion list) or above it (a dialog,
+    // picker or menu) has taken the key (D3).
+    if (event.key !== 'Escape' || event.defaultPrevented) return;
+    if (document.querySelector('dialog[open], .picker, .popup-menu')) return;
+    event.preventDefault();
+    close();
+  };
+  const close = () => {
+    if (current !== state_) return;
+    current = null;
+    clearTimeout(timer);
+    seq += 1;
+    document.removeEventListener('keydown', onDocKey);
+    content.remove();
+    if (opener) opener.setAttribute('aria-expanded', 'false');
+    const back = content.contains(document.activeElement) || document.activeElement === document.body;
+    if (back && returnTo instanceof HTMLElement && returnTo.isConnected) returnTo.focus();
+  };
+  const state_ = { panel: content, close, q };
+  current = state_;
+  closeButton.addEventListener('click', close);
+  document.addEventListener('keydown', onDocKey);
+  if (opener) { opener.setAttribute('aria-expanded', 'true'); opener.setAttribute('aria-controls', 'search-panel'); }
+  slot.replaceChildren(content);
+  status.textContent = 'Type words or choose a filter.';
+  q.focus();
 }

@@ -3,7 +3,8 @@
 
 import { h } from '../render.js';
 import * as api from '../api.js';
-import { state, colorOf, clearDrafts } from '../store.js';
+import { state, clearDrafts } from '../store.js';
+import { paintName } from '../contrast.js';
 import { passwordRules } from '../rules.js';
 import { modal } from './dialog.js';
 import { avatar } from './people.js';
@@ -59,7 +60,7 @@ export function openSettings({ at = null, onChange = () => {} } = {}) {
   const namePreview = h('strong', { class: 'name-preview' }, state.me);
   const setColor = (c) => {
     profile.name_color = c;
-    namePreview.style.setProperty('--name-color', c || colorOf(state.me));
+    paintName(namePreview, state.me, c);
     if (c) colorInput.value = c;
     for (const b of swatches.querySelectorAll('button')) b.setAttribute('aria-pressed', String(b.dataset.color === c));
   };

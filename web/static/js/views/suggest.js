@@ -28,7 +28,8 @@ export function rank(names, term, limit = 8) {
     .slice(0, limit);
 }
 
-function highlighted(name, hits) {
+/** `name` as text with the letters at `hits` wrapped in <mark>. */
+export function highlighted(name, hits) {
   const set = new Set(hits);
   return [...name].map((ch, i) => (set.has(i) ? h('mark', null, ch) : ch));
 }
