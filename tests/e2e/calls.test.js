@@ -4,27 +4,9 @@
 // client's diagnostic registry (window.minimostCalls).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { createSocket } from 'node:dgram';
-import { join } from 'node:path';
 import { startServer } from './server.js';
-import { launch, newContext, assertClean, shot, signup, composer, send, ROOT } from './helpers.js';
-
-export const MEDIA_ARGS = ['--use-fake-device-for-media-stream', '--use-fake-ui-for-media-stream', '--allow-loopback-in-peer-connection', '--autoplay-policy=no-user-gesture-required'];
-
-export function freeUdpPort() {
-  return new Promise((resolve, reject) => {
-    const socket = createSocket('udp4');
-    socket.on('error', reject);
-    socket.bind(0, '127.0.0.1', () => { const { port } = socket.address(); socket.close(() => resolve(port)); });
-  });
-}
-
-/** stun_binding_requests_answered from `minimostctl status --json`. */
-export function stunAnswered(dir) {
-  const out = execFileSync(join(ROOT, 'target/debug/minimostctl'), ['--socket', join(dir, 'control.sock'), 'status', '--json'], { encoding: 'utf8' });
-  return JSON.parse(out).stun_binding_requests_answered;
-}
+import { launch, newContext, assertClean, shot, signup, composer, send } from './helpers.js';
+import { MEDIA_ARGS, freeUdpPort, stunAnswered } from './call-helpers.js';
 
 const stunPort = await freeUdpPort();
 const server = await startServer({ settings: `stun_port = ${stunPort}` });
