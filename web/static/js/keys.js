@@ -66,3 +66,16 @@ export function visualAction(event) {
   if (event.altKey || event.ctrlKey || event.metaKey) return null;
   return VLOOKUP.get(event.key) || null;
 }
+
+/** Keys of the call panel (§15, D29). Letters act while focus is in the panel; the panel's
+ * handler maps each `action`, and Help prints this table, so the two cannot drift. */
+export const CALL_KEYS = [
+  { keys: ['m'], action: 'mute', text: 'Mute or unmute your microphone' },
+  { keys: ['c'], action: 'camera', text: 'Turn your camera on or off' },
+  { keys: ['s'], action: 'screen', text: 'Share your screen, or stop' },
+  { keys: ['a'], action: 'add', text: 'Add a person to the call' },
+  { keys: ['v'], action: 'layout', text: 'Cycle the layout: auto, grid, spotlight' },
+  { keys: ['f'], action: 'fullscreen', text: 'Fullscreen on or off' },
+  { keys: ['Esc'], action: 'minimise', text: 'Minimise or restore the call panel' },
+  { keys: ['Alt+Shift+A'], action: 'incoming', text: 'From anywhere: focus the card of a ringing call' },
+];

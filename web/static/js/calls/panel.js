@@ -7,6 +7,7 @@ import * as api from '../api.js';
 import { state, titleOf } from '../store.js';
 import { avatar, presenceOf, PRESENCE_LABEL } from '../views/people.js';
 import * as media from './media.js';
+import { CALL_KEYS } from '../keys.js';
 
 const LAYOUTS = ['auto', 'grid', 'spotlight'];
 /** Subsequence match for the add-person filter: "bb" finds "bob". */
@@ -332,7 +333,7 @@ export function openPanel(call, actions) {
     }
   }, 150);
 
-  // Call keys (§16): M, S, A, V, F, C while focus is in the panel.
+  // Call keys (§16): the letters of CALL_KEYS while focus is in the panel.
   root.addEventListener('keydown', (event) => {
     const target = event.target;
     if (event.key === 'Escape') {
@@ -343,8 +344,9 @@ export function openPanel(call, actions) {
     }
     if (event.ctrlKey || event.metaKey || event.altKey) return;
     if (target instanceof HTMLElement && ['INPUT', 'SELECT', 'TEXTAREA'].includes(target.tagName)) return;
-    const map = { m: () => actions.toggleMute(), s: () => actions.toggleScreen(), a: () => { setMinimised(false); toggleAdd(); }, v: cycleLayout, f: toggleFullscreen, c: () => actions.toggleCamera() };
-    const fn = map[event.key.toLowerCase()];
+    const byAction = { mute: () => actions.toggleMute(), screen: () => actions.toggleScreen(), add: () => { setMinimised(false); toggleAdd(); }, layout: cycleLayout, fullscreen: toggleFullscreen, camera: () => actions.toggleCamera() };
+    const entry = CALL_KEYS.find((k) => k.keys.includes(event.key.toLowerCase()));
+    const fn = entry && byAction[entry.action];
     if (fn && !minimised) { event.preventDefault(); fn(); }
   });
 

@@ -4,7 +4,7 @@
 import { h } from '../render.js';
 import { config } from '../api.js';
 import { modal } from './dialog.js';
-import { NORMAL_KEYS, VISUAL_KEYS, EDITING_KEYS, MOD } from '../keys.js';
+import { NORMAL_KEYS, VISUAL_KEYS, EDITING_KEYS, CALL_KEYS, MOD } from '../keys.js';
 
 function keyTable(entries) {
   return h('table', { class: 'key-table' }, h('tbody', null, entries.map((e) => h('tr', null,
@@ -30,6 +30,9 @@ function sections(trustVisible) {
       h('p', null, 'The reaction picker searches every reaction by name. Activate a reaction chip to add or remove yours. Pin a message from its toolbar; the Pins button in the topbar lists them (up to 50 per conversation).')]],
     ['search', 'Search and mentions', [
       h('p', null, 'Search by words, sender, conversation and dates; filters work without words. Results open the message in its history. Mentions lists the unread messages that name you or @everyone.')]],
+    ['calls', 'Calls and screen sharing', [
+      h('p', null, 'Call and Share screen are in the topbar of direct messages and private channels. Calls go browser to browser; more than four people in one call may strain audio. A screen share outside a call can be watched by every member.'),
+      keyTable(CALL_KEYS)]],
     ['notifications', 'Notifications', [
       h('p', null, 'Sounds, desktop notifications and muted conversations are in Settings. The tab title, the icon badge and the installed app badge show the same unread total.')]],
     ['status', 'Status dots', [
