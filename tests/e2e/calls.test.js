@@ -196,17 +196,31 @@ test('a standalone screen share: Watch, frames decoded, the share survives the s
   assertClean(alice.context, bob.context);
 });
 
-// D20 asks that an open viewer survive the viewer's own channel switch too. The full-screen
-// viewer covers the sidebar, so that switch is not reachable by pointer yet (issue 6).
-test('a viewer keeps watching across their own channel switch (D20)', { todo: 'the full-screen viewer covers the sidebar' }, async () => {
+test('a viewer minimises the viewer, switches channels and keeps watching; Restore brings it back (D20)', async () => {
   const { alice, bob } = people;
   await open(alice.page, 'bob');
   await alice.page.getByRole('button', { name: 'Share screen' }).click();
   await open(bob.page, 'alice');
   await bob.page.getByRole('button', { name: /^Watch/ }).click();
+  const frames = async () => {
+    const stats = await peerStats(bob.page);
+    const key = Object.keys(stats).find((k) => k.startsWith('share:'));
+    return key ? stats[key].framesDecoded : 0;
+  };
+  await bob.page.waitForFunction(async () => Object.entries(await window.minimostCalls.stats()).some(([k, s]) => k.startsWith('share:') && s.framesDecoded > 0), null, { timeout: 20000 });
+  const viewer = bob.page.getByRole('dialog', { name: /alice's screen/ });
+  await viewer.getByRole('button', { name: 'Minimise viewer' }).click();
   await open(bob.page, '#general');
-  const key = Object.keys(await peerStats(bob.page)).find((k) => k.startsWith('share:'));
-  assert.ok(key, 'the viewer is still connected');
+  await bob.page.getByRole('textbox', { name: 'Message #general' }).waitFor();
+  const before = await frames();
+  await bob.page.waitForTimeout(1000);
+  assert.ok(await frames() > before, 'frames keep coming after the viewer switched channels');
+  await shot(bob.page, 'viewer-docked');
+  await viewer.getByRole('button', { name: 'Restore viewer' }).click();
+  await viewer.getByRole('button', { name: 'Fullscreen' }).waitFor();
+  await alice.page.getByRole('button', { name: 'Stop sharing' }).click();
+  await bob.page.locator('.share-viewer').waitFor({ state: 'detached', timeout: 10000 });
+  assertClean(alice.context, bob.context);
 });
 
 after(() => {

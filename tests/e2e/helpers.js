@@ -44,7 +44,19 @@ export function assertClean(...contexts) {
   assert.deepEqual(all, [], `browser problems:\n${all.join('\n')}`);
 }
 
+/** Text nodes that are a stray JavaScript value ("null", "undefined", "[object Object]", "NaN"). */
+const strayValues = (page) => page.evaluate(() => {
+  const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+  const found = [];
+  for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+    if (/^(null|undefined|NaN|\[object \w+\])$/.test(node.nodeValue.trim())) found.push(`${node.parentElement.className}: ${node.nodeValue}`);
+  }
+  return found;
+});
+
+/** Saves a screenshot of a main screen, after checking it shows no stray JavaScript value. */
 export async function shot(page, name, { docs = false } = {}) {
+  assert.deepEqual(await strayValues(page), [], `stray values on the ${name} screen`);
   mkdirSync(ARTIFACTS, { recursive: true });
   await page.screenshot({ path: join(ARTIFACTS, `${name}.png`) });
   if (docs) {

@@ -1,13 +1,16 @@
-// Call measurements for issue 6: a four-way call in a private channel between four headless
-// Chromium pages (fake microphones), every pair connected, then the CPU the browsers and the
-// daemon use over a steady stretch of the call, per participant. Usage: node measure-calls.js
-// (builds nothing: run tests/e2e/run.sh once first so target/debug/minimost exists).
+// Call measurements for issue 6: an N-way call in a private channel between N headless Chromium
+// pages (fake microphones), every pair connected, then over a steady stretch of the call the CPU
+// the browsers and the daemon use, per participant, and how much of the audio each participant
+// heard had to be concealed (invented by the jitter buffer because packets came late or not at
+// all) — the measure of where audio degrades. Usage: node measure-calls.js [N] (default 4, up
+// to 8; builds nothing: run tests/e2e/run.sh once first so target/debug/minimost exists).
 import { readFileSync, readdirSync } from 'node:fs';
 import { startServer } from './server.js';
 import { launch, newContext, signup } from './helpers.js';
 import { MEDIA_ARGS, freeUdpPort, stunAnswered } from './call-helpers.js';
 
-const NAMES = ['alice', 'bob', 'carol', 'dave'];
+const PARTICIPANTS = Number(process.argv[2] || 4);
+const NAMES = ['alice', 'bob', 'carol', 'dave', 'erin', 'frank', 'grace', 'heidi'].slice(0, PARTICIPANTS);
 const SAMPLE_S = 20;
 const TICKS = 100; // USER_HZ on Linux
 
@@ -46,10 +49,10 @@ async function main() {
     const alice = pages.alice;
     await alice.getByRole('button', { name: 'Create private channel' }).click();
     const dialog = alice.getByRole('dialog', { name: 'New private channel' });
-    await dialog.getByLabel('Channel name').fill('Four');
+    await dialog.getByLabel('Channel name').fill('Huddle');
     await dialog.getByLabel(/Members/).fill(NAMES.slice(1).join(', '));
     await dialog.getByRole('button', { name: 'Create' }).click();
-    await alice.getByRole('textbox', { name: 'Message Four' }).waitFor();
+    await alice.getByRole('textbox', { name: 'Message Huddle' }).waitFor();
 
     const stunBefore = stunAnswered(server.dir);
     await alice.getByRole('button', { name: 'Call', exact: true }).click();
@@ -77,6 +80,16 @@ async function main() {
     const audioFlowing = NAMES.map((_, i) => Object.entries(audioAfter[i])
       .filter(([k]) => k.startsWith('call:'))
       .every(([k, s]) => s.audioIn > (audioBefore[i][k]?.audioIn || 0)));
+    // Concealed share of the audio received during the sample, over every inbound stream.
+    let concealed = 0;
+    let received = 0;
+    let lost = 0;
+    NAMES.forEach((_, i) => Object.entries(audioAfter[i]).filter(([k]) => k.startsWith('call:')).forEach(([k, s]) => {
+      const before = audioBefore[i][k] || { samplesConcealed: 0, samplesReceived: 0, packetsLost: 0 };
+      concealed += s.samplesConcealed - before.samplesConcealed;
+      received += s.samplesReceived - before.samplesReceived;
+      lost += s.packetsLost - before.packetsLost;
+    }));
     const peers = await Promise.all(NAMES.map((n) => connectedPeers(pages[n])));
     console.log(JSON.stringify({
       participants: NAMES.length,
@@ -88,6 +101,8 @@ async function main() {
       browserCoresTotal: Number(browserCpu.toFixed(3)),
       browserCoresPerParticipant: Number((browserCpu / NAMES.length).toFixed(3)),
       daemonCores: Number(daemonCpu.toFixed(4)),
+      audioConcealedPercent: Number((received ? (100 * concealed) / received : 0).toFixed(2)),
+      audioPacketsLost: lost,
     }, null, 1));
   } finally {
     await browser.close();

@@ -12,8 +12,6 @@ import { showIncoming } from './incoming.js';
 
 export const HEARTBEAT_MS = 3000;
 export const GONE_AFTER_MS = 15000;
-/** The largest mesh we test; the panel warns beyond it (D19, README). */
-export const TESTED_MESH = 4;
 
 /** The one call this tab is in, or null. */
 export let current = null;

@@ -46,7 +46,8 @@ export function initCalls({ openDm }) {
     const key = JSON.stringify([id, info, call.current && call.current.id, share.mine && share.mine.id, allowed ? share.sharesIn(id).map((s) => s.share_id) : []]);
     if (key === lastKey) return;
     lastKey = key;
-    slot.replaceChildren(...share.bars(allowed ? id : ''), allowed ? joinBanner(id) : null);
+    // replaceChildren would print a null as the text "null": pass only real bars.
+    slot.replaceChildren(...share.bars(allowed ? id : ''), ...(allowed ? [joinBanner(id)] : []).filter(Boolean));
   }
 
   call.onChange(render);

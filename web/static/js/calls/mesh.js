@@ -156,9 +156,18 @@ export async function stats() {
   const out = {};
   for (const [key, peer] of registry) {
     const report = await peer.pc.getStats();
-    const entry = { state: peer.pc.connectionState, audioIn: 0, videoIn: 0, framesDecoded: 0, connectedMs: peer.connectedAt ? peer.connectedAt : null };
+    const entry = {
+      state: peer.pc.connectionState, audioIn: 0, videoIn: 0, framesDecoded: 0, connectedMs: peer.connectedAt ? peer.connectedAt : null,
+      // Audio health: samples the jitter buffer had to invent, of all it played, and packets lost.
+      samplesConcealed: 0, samplesReceived: 0, packetsLost: 0,
+    };
     report.forEach((s) => {
-      if (s.type === 'inbound-rtp' && s.kind === 'audio') entry.audioIn += s.bytesReceived || 0;
+      if (s.type === 'inbound-rtp' && s.kind === 'audio') {
+        entry.audioIn += s.bytesReceived || 0;
+        entry.samplesConcealed += s.concealedSamples || 0;
+        entry.samplesReceived += s.totalSamplesReceived || 0;
+        entry.packetsLost += s.packetsLost || 0;
+      }
       if (s.type === 'inbound-rtp' && s.kind === 'video') { entry.videoIn += s.bytesReceived || 0; entry.framesDecoded += s.framesDecoded || 0; }
     });
     entry.signals = counters.get(key) || { sent: 0, received: 0 };

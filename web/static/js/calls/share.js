@@ -200,10 +200,20 @@ function buildViewer() {
   const full = h('button', { type: 'button', class: 'button small', 'aria-pressed': 'false', onclick: () => {
     if (document.fullscreenElement) document.exitFullscreen().catch(() => {}); else root.requestFullscreen().catch(() => {});
   } }, 'Fullscreen');
-  const closeButton = h('button', { type: 'button', class: 'button small', onclick: () => { for (const id of [...watching.keys()]) unwatch(id); } }, 'Close');
+  const closeButton = h('button', { type: 'button', class: 'button small viewer-close', onclick: () => { for (const id of [...watching.keys()]) unwatch(id); } }, 'Close');
+  // Docked, the viewer shrinks to a corner card that keeps playing while you move between
+  // channels (D20); Restore brings the full viewer back.
+  const dockButton = h('button', { type: 'button', class: 'button small viewer-dock', onclick: () => setDocked(true) }, 'Minimise viewer');
+  const restoreButton = h('button', { type: 'button', class: 'button small viewer-restore', onclick: () => setDocked(false) }, 'Restore viewer');
   const root = h('div', { class: 'share-viewer', role: 'dialog', 'aria-labelledby': who.id, tabindex: '-1' },
-    h('header', { class: 'viewer-head' }, h('span', { class: 'live-badge' }, 'LIVE'), who, stopMine, full, closeButton),
+    h('header', { class: 'viewer-head' }, h('span', { class: 'live-badge' }, 'LIVE'), who, stopMine, full, dockButton, restoreButton, closeButton),
     stage, strip);
+  function setDocked(value) {
+    root.classList.toggle('is-docked', value);
+    if (value && document.fullscreenElement === root) document.exitFullscreen().catch(() => {});
+    if (value) (document.querySelector('.composer textarea') || restoreButton).focus();
+    else closeButton.focus();
+  }
   const onFull = () => full.setAttribute('aria-pressed', String(document.fullscreenElement === root));
   document.addEventListener('fullscreenchange', onFull);
   // Audio refused by autoplay resumes on the next click or key.
@@ -211,7 +221,7 @@ function buildViewer() {
   document.addEventListener('pointerdown', resume, true);
   document.addEventListener('keydown', resume, true);
   root.addEventListener('keydown', (event) => {
-    if (event.key === 'Escape') { event.preventDefault(); event.stopPropagation(); closeButton.click(); }
+    if (event.key === 'Escape' && !root.classList.contains('is-docked')) { event.preventDefault(); event.stopPropagation(); closeButton.click(); }
   });
   document.body.append(root);
   closeButton.focus();
